@@ -1,0 +1,37 @@
+//! Errors of the storage backends.
+
+use std::path::Path;
+
+/// Everything a backend operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Filesystem or other I/O failure; the message names the path involved.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The request body stream failed while it was being stored.
+    #[error("request body error: {0}")]
+    Body(String),
+    /// The serialised attr.json would exceed `MAX_ATTR_BYTES`.
+    #[error("attr.json is {size} bytes, more than the 4096 allowed")]
+    AttrTooLarge { size: usize },
+    /// An attr.json that cannot be parsed or has an unknown schema.
+    #[error("invalid attr.json: {0}")]
+    InvalidAttr(String),
+    /// A file that should exist does not.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+impl BackendError {
+    /// Wraps an I/O error with the path it concerns, keeping its kind so callers can still
+    /// match on `ErrorKind`; `NotFound` becomes `BackendError::NotFound`.
+    pub(crate) fn io(path: &Path, err: std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            return BackendError::NotFound(path.display().to_string());
+        }
+        BackendError::Io(std::io::Error::new(
+            err.kind(),
+            format!("{}: {err}", path.display()),
+        ))
+    }
+}

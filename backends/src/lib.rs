@@ -1,0 +1,20 @@
+//! ArtStore backends: where object bytes and attr.json sidecars live.
+
+pub mod attr;
+pub mod digest;
+pub mod error;
+pub mod local;
+pub mod naming;
+
+pub use attr::{
+    AttrJson, HttpHeaders, MAX_ATTR_BYTES, MAX_USER_METADATA_BYTES, SCHEMA_VERSION,
+    format_timestamp, user_metadata_size,
+};
+pub use digest::{ChecksumAlgorithm, Digests, Hasher};
+pub use error::BackendError;
+pub use local::{LocalFs, ObjectStream, Staged};
+pub use naming::{MAX_FILE_NAME_BYTES, StorageName, sanitize, storage_name};
+
+mod fsutil;
+mod range;
+mod staging;

@@ -1,0 +1,364 @@
+//! `LocalFs`: objects as files under `<root>/<bucket>/`.
+//!
+//! Layout of an element root: `element.json`, objects at `YYYY/MM/DD/HH/<file>` with their
+//! sidecar `<file>.attr.json`, multipart parts at `.multipart/<upload_id>/<part_number>`.
+//! Every write goes to a `.tmp-<uuid>` file in the target directory, is fsynced, renamed into
+//! place, and the directory is fsynced.
+
+use std::path::{Component, Path, PathBuf};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+
+use crate::attr::AttrJson;
+use crate::digest::ChecksumAlgorithm;
+use crate::error::BackendError;
+use crate::fsutil::{
+    IoContext, ensure_dir, fsync_dir, invalid_input, rel_join, remove_file, remove_if_exists,
+    remove_temp_files_under, remove_tree, write_atomic, write_synced_temp,
+};
+use crate::naming::{StorageName, sanitize};
+pub use crate::range::ObjectStream;
+use crate::range::open_file_range;
+pub use crate::staging::Staged;
+use crate::staging::{blocking, stage_in};
+
+const ELEMENT_JSON: &str = "element.json";
+const MULTIPART_DIR: &str = ".multipart";
+const ATTR_SUFFIX: &str = ".attr.json";
+
+/// The local-disk backend.
+#[derive(Debug, Clone)]
+pub struct LocalFs {
+    root: PathBuf,
+}
+
+impl LocalFs {
+    /// `root` is `<data-dir>/elements`; each bucket is a directory below it.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalFs { root: root.into() }
+    }
+
+    /// The directory below which everything is stored.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<root>/<bucket>`.
+    pub fn element_root(&self, bucket: &str) -> PathBuf {
+        self.root.join(bucket)
+    }
+
+    /// `element_root`, refusing names that are not a single plain path component.
+    fn element(&self, bucket: &str) -> Result<PathBuf, BackendError> {
+        let mut components = Path::new(bucket).components();
+        match (components.next(), components.next()) {
+            (Some(Component::Normal(_)), None) if !bucket.starts_with('.') => {
+                Ok(self.element_root(bucket))
+            }
+            _ => Err(invalid_input(format!("invalid bucket name {bucket:?}"))),
+        }
+    }
+
+    /// Creates the element directory and writes its `element.json`.
+    pub async fn create_element(
+        &self,
+        bucket: &str,
+        element_json: &[u8],
+    ) -> Result<(), BackendError> {
+        self.write_element_json(bucket, element_json).await
+    }
+
+    /// Atomically (re)writes `element.json`, creating the element directory if needed.
+    pub async fn write_element_json(
+        &self,
+        bucket: &str,
+        element_json: &[u8],
+    ) -> Result<(), BackendError> {
+        let dir = self.element(bucket)?;
+        let bytes = element_json.to_vec();
+        blocking(move || {
+            ensure_dir(&dir)?;
+            write_atomic(&dir, ELEMENT_JSON, &bytes)
+        })
+        .await
+    }
+
+    /// Removes the element directory tree; a missing one is fine.
+    pub async fn remove_element(&self, bucket: &str) -> Result<(), BackendError> {
+        let dir = self.element(bucket)?;
+        let root = self.root.clone();
+        blocking(move || {
+            if remove_tree(&dir)? {
+                fsync_dir(&root)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Streams `body` into a temp file inside `<element root>/<rel_dir>/` (created if
+    /// missing), computing MD5, SHA-256 and `extra` in one pass; the file is fsynced.
+    /// A body error gives `BackendError::Body` and leaves no temp file behind.
+    pub async fn stage<S, E>(
+        &self,
+        bucket: &str,
+        rel_dir: &str,
+        body: S,
+        extra: &[ChecksumAlgorithm],
+    ) -> Result<Staged, BackendError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        let dir = rel_join(&self.element(bucket)?, rel_dir)?;
+        stage_in(dir, body_errors(body), extra).await
+    }
+
+    /// Renames the staged data to `name.rel_path()`, writes the sidecar and fsyncs the
+    /// directory: the object is durable when this returns. The sidecar is written after the
+    /// data, so a crash in between leaves at most a data file without sidecar (an orphan).
+    pub async fn commit(
+        &self,
+        staged: Staged,
+        bucket: &str,
+        name: &StorageName,
+        attr: &AttrJson,
+    ) -> Result<(), BackendError> {
+        let element = self.element(bucket)?;
+        let data_path = rel_join(&element, &name.rel_path())?;
+        let attr_path = rel_join(&element, &name.attr_rel_path())?;
+        let attr_bytes = attr.to_bytes()?;
+        blocking(move || {
+            let dir = data_path.parent().unwrap_or(&element).to_path_buf();
+            let staged_dir = staged.temp_path().parent().map(Path::to_path_buf);
+            ensure_dir(&dir)?;
+            // Sidecar first to a temp file: a full disk fails here, before anything is visible.
+            let attr_tmp = write_synced_temp(&dir, &attr_bytes)?;
+            let Staged { guard, .. } = staged;
+            if let Err(e) = std::fs::rename(guard.path(), &data_path) {
+                remove_if_exists(&attr_tmp);
+                return Err(BackendError::io(&data_path, e));
+            }
+            guard.disarm();
+            if let Err(e) = std::fs::rename(&attr_tmp, &attr_path) {
+                remove_if_exists(&attr_tmp);
+                remove_if_exists(&data_path);
+                return Err(BackendError::io(&attr_path, e));
+            }
+            fsync_dir(&dir)?;
+            if let Some(staged_dir) = staged_dir
+                && staged_dir != dir
+            {
+                fsync_dir(&staged_dir)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Atomically rewrites a sidecar (metadata-only updates).
+    pub async fn write_attr(
+        &self,
+        bucket: &str,
+        attr_rel_path: &str,
+        attr: &AttrJson,
+    ) -> Result<(), BackendError> {
+        let path = rel_join(&self.element(bucket)?, attr_rel_path)?;
+        let bytes = attr.to_bytes()?;
+        blocking(move || {
+            let (dir, name) = split_file(&path)?;
+            write_atomic(dir, &name, &bytes)
+        })
+        .await
+    }
+
+    /// Reads and parses a sidecar (v1 is migrated in memory).
+    pub async fn read_attr(
+        &self,
+        bucket: &str,
+        attr_rel_path: &str,
+    ) -> Result<AttrJson, BackendError> {
+        let path = rel_join(&self.element(bucket)?, attr_rel_path)?;
+        let bytes = blocking(move || std::fs::read(&path).at(&path)).await?;
+        AttrJson::parse(&bytes)
+    }
+
+    /// Streams `[start, start + len)` of an object's data in 1 MiB chunks. A missing file is
+    /// `NotFound`; a range past the end of the file is an `UnexpectedEof` I/O error.
+    pub async fn open_range(
+        &self,
+        bucket: &str,
+        rel_path: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<ObjectStream, BackendError> {
+        let path = rel_join(&self.element(bucket)?, rel_path)?;
+        open_file_range(path, start, len).await
+    }
+
+    /// Removes data and sidecar (sidecar first: a crash in between leaves an orphan data
+    /// file, never a sidecar without data). Missing files are not an error.
+    pub async fn delete(&self, bucket: &str, rel_path: &str) -> Result<(), BackendError> {
+        let element = self.element(bucket)?;
+        let data_path = rel_join(&element, rel_path)?;
+        let attr_path = rel_join(&element, &format!("{rel_path}{ATTR_SUFFIX}"))?;
+        blocking(move || {
+            let removed_attr = remove_file(&attr_path)?;
+            let removed_data = remove_file(&data_path)?;
+            if removed_attr || removed_data {
+                fsync_dir(data_path.parent().unwrap_or(&element))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `<element root>/.multipart/<upload_id>`; the id is sanitised so it stays one component.
+    fn upload_dir(&self, bucket: &str, upload_id: &str) -> PathBuf {
+        let mut id = sanitize(upload_id);
+        if id.is_empty() || id.starts_with('.') {
+            id.insert(0, '_');
+        }
+        self.element_root(bucket).join(MULTIPART_DIR).join(id)
+    }
+
+    /// Where a committed part lives.
+    pub fn part_path(&self, bucket: &str, upload_id: &str, part_number: u32) -> PathBuf {
+        self.upload_dir(bucket, upload_id)
+            .join(part_number.to_string())
+    }
+
+    /// Stages one multipart part in its upload directory (see `stage`).
+    pub async fn stage_part<S, E>(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        _part_number: u32,
+        body: S,
+        extra: &[ChecksumAlgorithm],
+    ) -> Result<Staged, BackendError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        // The part gets its final name only in `commit_part`.
+        self.element(bucket)?;
+        stage_in(self.upload_dir(bucket, upload_id), body_errors(body), extra).await
+    }
+
+    /// Renames a staged part into place, replacing an earlier upload of the same part.
+    pub async fn commit_part(
+        &self,
+        staged: Staged,
+        bucket: &str,
+        upload_id: &str,
+        part_number: u32,
+    ) -> Result<(), BackendError> {
+        self.element(bucket)?;
+        let path = self.part_path(bucket, upload_id, part_number);
+        blocking(move || {
+            let (dir, _) = split_file(&path)?;
+            ensure_dir(dir)?;
+            let Staged { guard, .. } = staged;
+            std::fs::rename(guard.path(), &path).at(&path)?;
+            guard.disarm();
+            fsync_dir(dir)
+        })
+        .await
+    }
+
+    /// Concatenates part ranges `(path, start, len)` into a staged file in `rel_dir`, in one
+    /// streaming pass computing MD5 and SHA-256 of the whole object.
+    pub async fn assemble(
+        &self,
+        bucket: &str,
+        rel_dir: &str,
+        parts: &[(PathBuf, u64, u64)],
+    ) -> Result<Staged, BackendError> {
+        let dir = rel_join(&self.element(bucket)?, rel_dir)?;
+        let state = Concat {
+            parts: parts.iter().cloned().collect(),
+            current: None,
+        };
+        // A named fn, not closures: closures here trip rustc's higher-ranked lifetime
+        // inference once the future must be Send (async_trait callers).
+        let body = futures::stream::unfold(state, concat_next);
+        stage_in(dir, Box::pin(body), &[]).await
+    }
+
+    /// Removes an upload's part directory; a missing one is fine.
+    pub async fn remove_upload(&self, bucket: &str, upload_id: &str) -> Result<(), BackendError> {
+        self.element(bucket)?;
+        let dir = self.upload_dir(bucket, upload_id);
+        blocking(move || {
+            if remove_tree(&dir)?
+                && let Some(parent) = dir.parent()
+            {
+                fsync_dir(parent)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes temp files (`.tmp-*`) left by a crash anywhere below the root; returns how
+    /// many were removed. Run at start-up, before serving requests.
+    pub async fn remove_temp_files(&self) -> Result<u64, BackendError> {
+        let root = self.root.clone();
+        blocking(move || remove_temp_files_under(&root)).await
+    }
+}
+
+/// Body errors become `BackendError::Body`.
+fn body_errors<S, E>(body: S) -> impl Stream<Item = Result<Bytes, BackendError>> + Send + Unpin
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    body.map(|r| r.map_err(|e| BackendError::Body(e.to_string())))
+}
+
+/// Splits a file path into its directory and file name.
+fn split_file(path: &Path) -> Result<(&Path, String), BackendError> {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => Ok((dir, name.to_string_lossy().into_owned())),
+        _ => Err(invalid_input(format!(
+            "not a file path: {}",
+            path.display()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Reading position across the parts being assembled.
+struct Concat {
+    parts: std::collections::VecDeque<(PathBuf, u64, u64)>,
+    current: Option<ObjectStream>,
+}
+
+async fn concat_next(mut st: Concat) -> Option<(Result<Bytes, BackendError>, Concat)> {
+    loop {
+        if let Some(cur) = st.current.as_mut() {
+            match cur.next().await {
+                Some(Ok(b)) => return Some((Ok(b), st)),
+                Some(Err(e)) => {
+                    st.parts.clear();
+                    st.current = None;
+                    return Some((Err(BackendError::from(e)), st));
+                }
+                None => st.current = None,
+            }
+        }
+        let (path, start, len) = st.parts.pop_front()?;
+        match open_file_range(path, start, len).await {
+            Ok(s) => st.current = Some(s),
+            Err(e) => {
+                st.parts.clear();
+                return Some((Err(e), st));
+            }
+        }
+    }
+}

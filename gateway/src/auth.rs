@@ -1,0 +1,112 @@
+//! Who is calling: SigV4 secrets come from service accounts in the index, and every
+//! request must end up with an `Identity` in its extensions or be refused.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use artstore_metadata::{Account, AccountStatus, Identity, Store};
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::{S3Result, s3_error};
+
+/// How long an account lookup is reused: short enough that suspensions bite within 1 s.
+const CACHE_TTL: Duration = Duration::from_millis(500);
+
+/// Account lookups with a short cache, so one request's signature check and access check
+/// cost one query.
+pub struct Accounts {
+    store: Store,
+    cache: Mutex<HashMap<String, (Instant, Option<Account>)>>,
+}
+
+impl Accounts {
+    pub fn new(store: Store) -> Arc<Self> {
+        Arc::new(Accounts {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub async fn by_client_id(&self, client_id: &str) -> S3Result<Option<Account>> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some((at, acc)) = cache.get(client_id)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(acc.clone());
+        }
+        let acc = self
+            .store
+            .account_by_client_id(client_id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "account lookup failed");
+                s3_error!(ServiceUnavailable, "the index is unavailable")
+            })?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(client_id.to_owned(), (Instant::now(), acc.clone()));
+        }
+        Ok(acc)
+    }
+
+    /// The account if it may act now, or the S3 error that says why not.
+    pub async fn active(&self, client_id: &str) -> S3Result<Account> {
+        let Some(acc) = self.by_client_id(client_id).await? else {
+            return Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            ));
+        };
+        if acc.status != AccountStatus::Active {
+            return Err(s3_error!(
+                AccessDenied,
+                "service account '{}' is {}",
+                acc.name,
+                acc.status.as_str()
+            ));
+        }
+        if acc
+            .secret_expires_ms
+            .is_some_and(|exp| exp <= artstore_metadata::now_ms())
+        {
+            return Err(s3_error!(
+                AccessDenied,
+                "the secret of service account '{}' has expired",
+                acc.name
+            ));
+        }
+        Ok(acc)
+    }
+}
+
+/// SigV4/SigV2 secret lookup for s3s.
+pub struct DbAuth(pub Arc<Accounts>);
+
+#[async_trait::async_trait]
+impl S3Auth for DbAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        let acc = self.0.active(access_key).await?;
+        Ok(SecretKey::from(acc.client_secret))
+    }
+}
+
+/// Turns verified credentials into an `Identity`; anonymous requests are refused.
+pub struct Access(pub Arc<Accounts>);
+
+#[async_trait::async_trait]
+impl S3Access for Access {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        if let Some(creds) = cx.credentials() {
+            let acc = self.0.active(&creds.access_key).await?;
+            cx.extensions_mut().insert(acc.identity());
+            return Ok(());
+        }
+        if cx.extensions_mut().get::<Identity>().is_some() {
+            return Ok(());
+        }
+        Err(s3_error!(AccessDenied, "anonymous access is not allowed"))
+    }
+}

@@ -1,0 +1,126 @@
+//! Settings: command-line flags, then `ARTSTORE_*` env vars (clap reads both), then the
+//! TOML file named by `--config`, then defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// TOML file with settings (see config/artstore.toml).
+    #[arg(long, env = "ARTSTORE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where data, the SQLite index and the master key live.
+    #[arg(long, env = "ARTSTORE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// S3 listen address; port 0 picks a free port.
+    #[arg(long, env = "ARTSTORE_S3_ADDR")]
+    pub s3_addr: Option<String>,
+    /// Admin API listen address; port 0 picks a free port.
+    #[arg(long, env = "ARTSTORE_ADMIN_ADDR")]
+    pub admin_addr: Option<String>,
+    /// sqlite://… or postgres://…; default: SQLite in the data dir.
+    #[arg(long, env = "ARTSTORE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// redis://… for multi-node coordination (optional).
+    #[arg(long, env = "ARTSTORE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Region reported to S3 clients.
+    #[arg(long, env = "ARTSTORE_REGION")]
+    pub region: Option<String>,
+    /// Domain for virtual-hosted-style requests (bucket.DOMAIN).
+    #[arg(long, env = "ARTSTORE_S3_DOMAIN")]
+    pub s3_domain: Option<String>,
+    /// Access key of the initial admin account.
+    #[arg(long, env = "ARTSTORE_ROOT_ACCESS_KEY")]
+    pub root_access_key: Option<String>,
+    /// Secret key of the initial admin account.
+    #[arg(long, env = "ARTSTORE_ROOT_SECRET_KEY", hide_env_values = true)]
+    pub root_secret_key: Option<String>,
+    /// Key that encrypts stored secrets (64 hex chars); default: <data-dir>/master.key.
+    #[arg(long, env = "ARTSTORE_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// json or text; default: text on a terminal, json otherwise.
+    #[arg(long, env = "ARTSTORE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    s3_addr: Option<String>,
+    admin_addr: Option<String>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    region: Option<String>,
+    s3_domain: Option<String>,
+    root_access_key: Option<String>,
+    root_secret_key: Option<String>,
+    master_key: Option<String>,
+    log_format: Option<String>,
+}
+
+/// Fully resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub s3_addr: String,
+    pub admin_addr: String,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub region: String,
+    pub s3_domain: Option<String>,
+    pub root_access_key: Option<String>,
+    pub root_secret_key: Option<String>,
+    pub master_key: Option<String>,
+    pub log_format: Option<String>,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+impl Settings {
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let pick = |a: &Option<String>, f: Option<String>| a.clone().or(f);
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = pick(&args.database_url, file.database_url)
+            .unwrap_or_else(|| artstore_metadata::Store::sqlite_url(&data_dir));
+        Ok(Settings {
+            s3_addr: pick(&args.s3_addr, file.s3_addr).unwrap_or_else(|| "127.0.0.1:9000".into()),
+            admin_addr: pick(&args.admin_addr, file.admin_addr)
+                .unwrap_or_else(|| "127.0.0.1:9001".into()),
+            database_url,
+            redis_url: pick(&args.redis_url, file.redis_url),
+            region: pick(&args.region, file.region).unwrap_or_else(|| "us-east-1".into()),
+            s3_domain: pick(&args.s3_domain, file.s3_domain),
+            root_access_key: pick(&args.root_access_key, file.root_access_key),
+            root_secret_key: pick(&args.root_secret_key, file.root_secret_key),
+            master_key: pick(&args.master_key, file.master_key),
+            log_format: pick(&args.log_format, file.log_format),
+            data_dir,
+        })
+    }
+
+    /// The log format is needed before the rest is resolved, so errors can be logged.
+    pub fn log_format_hint(args: &ServeArgs) -> Option<String> {
+        args.log_format.clone().or_else(|| {
+            args.config
+                .as_deref()
+                .and_then(|p| read_file(p).ok())
+                .and_then(|f| f.log_format)
+        })
+    }
+}

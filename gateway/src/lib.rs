@@ -1,0 +1,10 @@
+//! ArtStore's S3 gateway: the S3 protocol over the index and the backends, request
+//! authentication, and the wiring of the `artstore` binary.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod host;
+pub mod logging;
+pub mod s3;
+pub mod server;

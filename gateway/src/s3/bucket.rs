@@ -1,0 +1,230 @@
+//! Buckets as storage elements: create, list, head, delete, location, and bucket-level stubs.
+
+use artstore_metadata::{MetaError, Mode, NewElement};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::object::owner_full_control;
+use super::record::timestamp;
+use super::{Gateway, errors, identity, owner};
+
+fn element_json(name: &str, mode: Mode, created_by: &str) -> Vec<u8> {
+    let doc = serde_json::json!({
+        "name": name,
+        "mode": mode.as_str(),
+        "description": null,
+        "created": super::record::timestamp(artstore_metadata::now_ms()).to_string_rfc3339(),
+        "created_by": created_by,
+        "last_mode_change": null,
+    });
+    serde_json::to_vec_pretty(&doc).unwrap_or_default()
+}
+
+trait Rfc3339 {
+    fn to_string_rfc3339(&self) -> String;
+}
+
+impl Rfc3339 for Timestamp {
+    fn to_string_rfc3339(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = self.format(TimestampFormat::DateTime, &mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+pub(crate) async fn list_buckets(
+    gw: &Gateway,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
+    let who = identity(&req)?;
+    let prefix = req.input.prefix.clone().unwrap_or_default();
+    let buckets = gw
+        .store
+        .list_elements()
+        .await
+        .map_err(errors::meta)?
+        .into_iter()
+        .filter(|e| e.name.starts_with(&prefix))
+        .map(|e| Bucket {
+            name: Some(e.name),
+            creation_date: Some(timestamp(e.created_ms)),
+            bucket_region: Some(gw.region.clone()),
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(owner(&who)),
+        prefix: req.input.prefix.clone(),
+        continuation_token: None,
+    }))
+}
+
+pub(crate) async fn create_bucket(
+    gw: &Gateway,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
+    let who = identity(&req)?;
+    let bucket = &req.input.bucket;
+    if let Some(loc) = req
+        .input
+        .create_bucket_configuration
+        .as_ref()
+        .and_then(|c| c.location_constraint.as_ref())
+        && !loc.as_str().is_empty()
+        && loc.as_str() != gw.region
+    {
+        return Err(s3_error!(
+            InvalidLocationConstraint,
+            "this endpoint serves region '{}', not '{}'",
+            gw.region,
+            loc.as_str()
+        ));
+    }
+    if let Some(acl) = &req.input.acl
+        && acl.as_str() != "private"
+    {
+        return Err(s3_error!(
+            AccessControlListNotSupported,
+            "The bucket does not allow ACLs: canned ACL '{}' cannot be applied",
+            acl.as_str()
+        ));
+    }
+    let location = Some(format!("/{bucket}"));
+    // Re-creating a bucket that exists answers 200, as AWS does in us-east-1.
+    if gw
+        .store
+        .get_element(bucket)
+        .await
+        .map_err(errors::meta)?
+        .is_some()
+    {
+        return Ok(S3Response::new(CreateBucketOutput { location }));
+    }
+    gw.fs
+        .create_element(bucket, &element_json(bucket, Mode::Edit, &who.name))
+        .await
+        .map_err(errors::backend)?;
+    let res = gw
+        .store
+        .create_element(&NewElement {
+            name: bucket.clone(),
+            mode: Mode::Edit,
+            backend: r#"{"kind":"local"}"#.into(),
+            capacity_bytes: None,
+            description: None,
+            created_by: who.name.clone(),
+        })
+        .await;
+    match res {
+        Ok(_) | Err(MetaError::AlreadyExists(_)) => {}
+        Err(e) => return Err(errors::meta(e)),
+    }
+    Ok(S3Response::new(CreateBucketOutput { location }))
+}
+
+pub(crate) async fn head_bucket(
+    gw: &Gateway,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
+    gw.element(&req.input.bucket).await?;
+    Ok(S3Response::new(HeadBucketOutput {
+        bucket_region: Some(gw.region.clone()),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn delete_bucket(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let bucket = &req.input.bucket;
+    gw.element(bucket).await?;
+    match gw.store.delete_element(bucket).await {
+        Ok(()) => {}
+        Err(MetaError::NotEmpty(_)) => {
+            return Err(s3_error!(
+                BucketNotEmpty,
+                "The bucket you tried to delete is not empty"
+            ));
+        }
+        Err(MetaError::NotFound(_)) => {
+            return Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            ));
+        }
+        Err(e) => return Err(errors::meta(e)),
+    }
+    if let Err(e) = gw.fs.remove_element(bucket).await {
+        tracing::warn!(bucket = %bucket, error = %e, "bucket removed from the index but its directory remains");
+    }
+    let mut resp = S3Response::new(DeleteBucketOutput {});
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+pub(crate) async fn get_bucket_location(
+    gw: &Gateway,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    gw.element(&req.input.bucket).await?;
+    // us-east-1 is reported as an empty constraint, as AWS does.
+    let location_constraint =
+        (gw.region != "us-east-1").then(|| BucketLocationConstraint::from(gw.region.clone()));
+    Ok(S3Response::new(GetBucketLocationOutput {
+        location_constraint,
+    }))
+}
+
+pub(crate) async fn get_bucket_versioning(
+    gw: &Gateway,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    gw.element(&req.input.bucket).await?;
+    Ok(S3Response::new(GetBucketVersioningOutput::default()))
+}
+
+pub(crate) async fn get_bucket_acl(
+    gw: &Gateway,
+    req: S3Request<GetBucketAclInput>,
+) -> S3Result<S3Response<GetBucketAclOutput>> {
+    let who = identity(&req)?;
+    gw.element(&req.input.bucket).await?;
+    Ok(S3Response::new(GetBucketAclOutput {
+        grants: Some(owner_full_control(&who)),
+        owner: Some(owner(&who)),
+    }))
+}
+
+pub(crate) async fn get_bucket_policy(
+    gw: &Gateway,
+    req: S3Request<GetBucketPolicyInput>,
+) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+    gw.element(&req.input.bucket).await?;
+    Err(s3_error!(
+        NoSuchBucketPolicy,
+        "The bucket policy does not exist"
+    ))
+}
+
+pub(crate) async fn get_bucket_cors(
+    gw: &Gateway,
+    req: S3Request<GetBucketCorsInput>,
+) -> S3Result<S3Response<GetBucketCorsOutput>> {
+    gw.element(&req.input.bucket).await?;
+    Err(s3_error!(
+        NoSuchCORSConfiguration,
+        "The CORS configuration does not exist"
+    ))
+}
+
+pub(crate) async fn get_bucket_tagging(
+    gw: &Gateway,
+    req: S3Request<GetBucketTaggingInput>,
+) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+    gw.element(&req.input.bucket).await?;
+    Err(s3_error!(
+        NoSuchTagSet,
+        "There is no tag set associated with the bucket."
+    ))
+}

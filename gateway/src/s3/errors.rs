@@ -1,0 +1,59 @@
+//! How index and backend failures surface as S3 errors.
+
+use artstore_backends::BackendError;
+use artstore_metadata::MetaError;
+use s3s::{S3Error, S3ErrorCode, s3_error};
+
+pub(crate) fn meta(e: MetaError) -> S3Error {
+    match e {
+        MetaError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+            tracing::error!(error = %e, "index unavailable");
+            s3_error!(
+                ServiceUnavailable,
+                "the index database is unavailable; retry later"
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "index error");
+            s3_error!(InternalError, "index error")
+        }
+    }
+}
+
+pub(crate) fn backend(e: BackendError) -> S3Error {
+    match e {
+        BackendError::Body(msg) => body(&msg),
+        BackendError::AttrTooLarge { size } => s3_error!(
+            MetadataTooLarge,
+            "the object's attributes take {size} bytes; attr.json is limited to 4096"
+        ),
+        other => {
+            tracing::error!(error = %other, "storage backend error");
+            s3_error!(InternalError, "storage backend error")
+        }
+    }
+}
+
+/// A request body that failed mid-stream: a bad payload hash or chunk signature, or a
+/// client that went away.
+pub(crate) fn body(msg: &str) -> S3Error {
+    if msg.contains("Sha256Mismatch") {
+        let mut e = S3Error::with_message(
+            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
+        e
+    } else if msg.contains("Signature") {
+        s3_error!(
+            SignatureDoesNotMatch,
+            "a chunk signature of the streamed body does not match"
+        )
+    } else {
+        tracing::info!(error = %msg, "request body ended early");
+        s3_error!(
+            IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header."
+        )
+    }
+}

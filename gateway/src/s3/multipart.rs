@@ -1,0 +1,531 @@
+//! Multipart uploads: state in the index (any node can take any part), parts as files of
+//! the element, one streaming pass to assemble on completion.
+
+use std::collections::HashMap;
+
+use artstore_metadata::{Identity, Part, Upload};
+use md5::{Digest as _, Md5};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::checksum::{Declared, fill_checksums};
+use super::conditional;
+use super::copy::copy_source;
+use super::object::{check_acl, empty_body};
+use super::record::{StdHeaders, check_key, content_type_or_default, timestamp, user_metadata};
+use super::write::{Finish, NewObject};
+use super::{Gateway, errors, identity, owner};
+
+const MIN_PART_SIZE: i64 = 5 * 1024 * 1024;
+const MAX_PARTS: i32 = 10_000;
+
+fn no_such_upload() -> s3s::S3Error {
+    s3_error!(
+        NoSuchUpload,
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )
+}
+
+/// The upload, which must belong to this bucket and key.
+async fn upload(gw: &Gateway, bucket: &str, key: &str, upload_id: &str) -> S3Result<Upload> {
+    gw.element(bucket).await?;
+    match gw.store.get_upload(upload_id).await.map_err(errors::meta)? {
+        Some(u) if u.bucket == bucket && u.key == key => Ok(u),
+        _ => Err(no_such_upload()),
+    }
+}
+
+fn part_number(n: i32) -> S3Result<u32> {
+    if (1..=MAX_PARTS).contains(&n) {
+        Ok(n.unsigned_abs())
+    } else {
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ))
+    }
+}
+
+pub(crate) async fn create(
+    gw: &Gateway,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let who = identity(&req)?;
+    let i = &req.input;
+    check_key(&i.key)?;
+    check_acl(i.acl.as_ref().map(|a| a.as_str()))?;
+    gw.element(&i.bucket).await?;
+    let u = Upload {
+        upload_id: uuid::Uuid::now_v7().simple().to_string(),
+        bucket: i.bucket.clone(),
+        key: i.key.clone(),
+        owner_id: who.account_id.clone(),
+        owner_name: who.name.clone(),
+        content_type: content_type_or_default(i.content_type.as_ref()),
+        http_headers: StdHeaders {
+            cache_control: i.cache_control.as_ref(),
+            content_disposition: i.content_disposition.as_ref(),
+            content_encoding: i.content_encoding.as_ref(),
+            content_language: i.content_language.as_ref(),
+            expires: i.expires.as_ref(),
+        }
+        .to_map(),
+        custom_attributes: user_metadata(i.metadata.as_ref())?,
+        checksum_algorithm: i.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
+        created_ms: artstore_metadata::now_ms(),
+    };
+    // Refuse now, not after gigabytes of parts, if the final attr.json cannot fit.
+    gw.prepare(
+        NewObject {
+            bucket: u.bucket.clone(),
+            key: u.key.clone(),
+            content_type: u.content_type.clone(),
+            http_headers: u.http_headers.clone(),
+            custom_attributes: u.custom_attributes.clone(),
+        },
+        &who,
+        &[],
+    )?;
+    gw.store.create_upload(&u).await.map_err(errors::meta)?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(u.bucket),
+        key: Some(u.key),
+        upload_id: Some(u.upload_id),
+        checksum_algorithm: i.checksum_algorithm.clone(),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn upload_part(
+    gw: &Gateway,
+    mut req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
+    let i = &mut req.input;
+    let n = part_number(i.part_number)?;
+    let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let declared = Declared::from_headers(&req.headers)?;
+    let body = i.body.take().unwrap_or_else(empty_body);
+    let staged = gw
+        .fs
+        .stage_part(&u.bucket, &u.upload_id, n, body, &declared.algorithms)
+        .await
+        .map_err(errors::backend)?;
+    let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
+    let checksums = declared.verify(&staged.digests, trailers)?;
+    let part = Part {
+        upload_id: u.upload_id.clone(),
+        part_number: i64::from(n),
+        size: i64::try_from(staged.digests.size).unwrap_or(i64::MAX),
+        etag: staged.digests.md5_hex(),
+        checksums,
+        created_ms: artstore_metadata::now_ms(),
+    };
+    gw.fs
+        .commit_part(staged, &u.bucket, &u.upload_id, n)
+        .await
+        .map_err(errors::backend)?;
+    gw.store.put_part(&part).await.map_err(errors::meta)?;
+    let mut out = UploadPartOutput {
+        e_tag: Some(ETag::Strong(part.etag.clone())),
+        ..Default::default()
+    };
+    fill_checksums!(out, &part.checksums);
+    Ok(S3Response::new(out))
+}
+
+/// `bytes=a-b` of an object of `size` bytes, as x-amz-copy-source-range requires it.
+fn copy_range(range: Option<&String>, size: u64) -> S3Result<(u64, u64)> {
+    let Some(r) = range else { return Ok((0, size)) };
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    };
+    let (a, b) = r
+        .strip_prefix("bytes=")
+        .and_then(|s| s.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = a.trim().parse().map_err(|_| bad())?;
+    let last: u64 = b.trim().parse().map_err(|_| bad())?;
+    if first > last {
+        return Err(bad());
+    }
+    if last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable: the source object has {size} bytes"
+        ));
+    }
+    Ok((first, last - first + 1))
+}
+
+pub(crate) async fn upload_part_copy(
+    gw: &Gateway,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let i = &req.input;
+    let n = part_number(i.part_number)?;
+    let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let src = copy_source(
+        gw,
+        &i.copy_source,
+        conditional::Conditions {
+            if_match: i.copy_source_if_match.as_ref(),
+            if_none_match: i.copy_source_if_none_match.as_ref(),
+            if_modified_since: i.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
+        },
+    )
+    .await?;
+    let (start, len) = copy_range(
+        i.copy_source_range.as_ref(),
+        u64::try_from(src.size).unwrap_or_default(),
+    )?;
+    let body = gw
+        .fs
+        .open_range(&src.bucket, &src.storage_path, start, len)
+        .await
+        .map_err(errors::backend)?;
+    let staged = gw
+        .fs
+        .stage_part(&u.bucket, &u.upload_id, n, body, &[])
+        .await
+        .map_err(errors::backend)?;
+    let now = artstore_metadata::now_ms();
+    let part = Part {
+        upload_id: u.upload_id.clone(),
+        part_number: i64::from(n),
+        size: i64::try_from(staged.digests.size).unwrap_or(i64::MAX),
+        etag: staged.digests.md5_hex(),
+        checksums: Default::default(),
+        created_ms: now,
+    };
+    gw.fs
+        .commit_part(staged, &u.bucket, &u.upload_id, n)
+        .await
+        .map_err(errors::backend)?;
+    gw.store.put_part(&part).await.map_err(errors::meta)?;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(ETag::Strong(part.etag)),
+            last_modified: Some(timestamp(now)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn complete(
+    gw: &Gateway,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let i = &req.input;
+    let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let requested = i
+        .multipart_upload
+        .as_ref()
+        .and_then(|m| m.parts.as_ref())
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema: at least one part is required"
+            )
+        })?;
+    let stored: HashMap<i64, Part> = gw
+        .store
+        .list_parts(&u.upload_id, 0, i64::from(MAX_PARTS) + 1)
+        .await
+        .map_err(errors::meta)?
+        .into_iter()
+        .map(|p| (p.part_number, p))
+        .collect();
+    let mut chosen = Vec::with_capacity(requested.len());
+    let mut previous = 0;
+    for p in requested {
+        let n = p.part_number.unwrap_or(0);
+        if n <= previous {
+            return Err(s3_error!(
+                InvalidPartOrder,
+                "The list of parts was not in ascending order. Parts must be ordered by part number."
+            ));
+        }
+        previous = n;
+        let invalid = || {
+            s3_error!(
+                InvalidPart,
+                "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+            )
+        };
+        let part = stored.get(&i64::from(n)).ok_or_else(invalid)?;
+        let given = p.e_tag.as_ref().map(|e| e.value().trim_matches('"'));
+        if given != Some(part.etag.as_str()) {
+            return Err(invalid());
+        }
+        chosen.push(part);
+    }
+    if let Some((_, all_but_last)) = chosen.split_last()
+        && let Some(small) = all_but_last.iter().find(|p| p.size < MIN_PART_SIZE)
+    {
+        return Err(s3_error!(
+            EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed object size: part {} has {} bytes; each part but the last must be at least 5 MiB",
+            small.part_number,
+            small.size
+        ));
+    }
+    let current = gw
+        .store
+        .get_object(&u.bucket, &u.key)
+        .await
+        .map_err(errors::meta)?;
+    conditional::check_write(
+        i.if_match.as_ref(),
+        i.if_none_match.as_ref(),
+        current.as_ref().map(|c| c.etag.as_str()),
+    )?;
+
+    let mut md5s = Md5::new();
+    for p in &chosen {
+        let raw = hex::decode(&p.etag).map_err(|_| s3_error!(InternalError, "corrupt part"))?;
+        md5s.update(&raw);
+    }
+    let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+    let who = Identity {
+        account_id: u.owner_id.clone(),
+        name: u.owner_name.clone(),
+        role: None,
+    };
+    let prepared = gw.prepare(
+        NewObject {
+            bucket: u.bucket.clone(),
+            key: u.key.clone(),
+            content_type: u.content_type.clone(),
+            http_headers: u.http_headers.clone(),
+            custom_attributes: u.custom_attributes.clone(),
+        },
+        &who,
+        &[],
+    )?;
+    let files: Vec<_> = chosen
+        .iter()
+        .map(|p| {
+            let n = u32::try_from(p.part_number).unwrap_or_default();
+            (
+                gw.fs.part_path(&u.bucket, &u.upload_id, n),
+                0,
+                u64::try_from(p.size).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let staged = gw
+        .fs
+        .assemble(&u.bucket, Gateway::rel_dir(&prepared), &files)
+        .await
+        .map_err(errors::backend)?;
+    let (if_match, if_none_match) = (i.if_match.clone(), i.if_none_match.clone());
+    let parts_count = i64::try_from(chosen.len()).unwrap_or_default();
+    let rec = gw
+        .commit(
+            prepared,
+            staged,
+            Finish {
+                etag,
+                checksums: Default::default(),
+                parts_count: Some(parts_count),
+                completes_upload: Some(&u.upload_id),
+            },
+            |cur| {
+                conditional::check_write(
+                    if_match.as_ref(),
+                    if_none_match.as_ref(),
+                    cur.map(|c| c.etag.as_str()),
+                )
+            },
+        )
+        .await?;
+    if let Err(e) = gw.fs.remove_upload(&u.bucket, &u.upload_id).await {
+        tracing::warn!(upload_id = %u.upload_id, error = %e, "cannot remove completed upload's parts");
+    }
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(rec.bucket.clone()),
+        key: Some(rec.key.clone()),
+        e_tag: Some(ETag::Strong(rec.etag.clone())),
+        location: Some(format!("/{}/{}", rec.bucket, rec.key)),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn abort(
+    gw: &Gateway,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let i = &req.input;
+    let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    if !gw
+        .store
+        .delete_upload(&u.upload_id)
+        .await
+        .map_err(errors::meta)?
+    {
+        return Err(no_such_upload());
+    }
+    gw.fs
+        .remove_upload(&u.bucket, &u.upload_id)
+        .await
+        .map_err(errors::backend)?;
+    let mut resp = S3Response::new(AbortMultipartUploadOutput::default());
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+pub(crate) async fn list_parts(
+    gw: &Gateway,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
+    let who = identity(&req)?;
+    let i = &req.input;
+    let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let max = i.max_parts.unwrap_or(1000).clamp(0, 1000);
+    let marker = i.part_number_marker.unwrap_or(0);
+    let mut parts = gw
+        .store
+        .list_parts(&u.upload_id, i64::from(marker), i64::from(max) + 1)
+        .await
+        .map_err(errors::meta)?;
+    let truncated = parts.len() > usize::try_from(max).unwrap_or_default();
+    parts.truncate(usize::try_from(max).unwrap_or_default());
+    let next = parts
+        .last()
+        .and_then(|p| i32::try_from(p.part_number).ok())
+        .filter(|_| truncated);
+    let parts = parts
+        .into_iter()
+        .map(|p| {
+            let mut out = s3s::dto::Part {
+                e_tag: Some(ETag::Strong(p.etag.clone())),
+                last_modified: Some(timestamp(p.created_ms)),
+                part_number: i32::try_from(p.part_number).ok(),
+                size: Some(p.size),
+                ..Default::default()
+            };
+            fill_checksums!(out, &p.checksums);
+            out
+        })
+        .collect();
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(u.bucket.clone()),
+        key: Some(u.key.clone()),
+        upload_id: Some(u.upload_id.clone()),
+        max_parts: Some(max),
+        part_number_marker: i.part_number_marker,
+        next_part_number_marker: next,
+        is_truncated: Some(truncated),
+        parts: Some(parts),
+        owner: Some(owner(&who)),
+        initiator: Some(Initiator {
+            display_name: Some(u.owner_name.clone()),
+            id: Some(u.owner_id.clone()),
+        }),
+        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        checksum_algorithm: u.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn list_uploads(
+    gw: &Gateway,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let i = &req.input;
+    gw.element(&i.bucket).await?;
+    let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let delimiter = i.delimiter.as_deref().filter(|d| !d.is_empty());
+    let mut key_marker = i.key_marker.clone().unwrap_or_default();
+    let mut id_marker = i.upload_id_marker.clone().unwrap_or_default();
+    let mut uploads = Vec::new();
+    let mut prefixes: Vec<String> = Vec::new();
+    let mut truncated = false;
+    const BATCH: i64 = 1000;
+    'pages: loop {
+        let batch = gw
+            .store
+            .list_uploads(&i.bucket, &prefix, &key_marker, &id_marker, BATCH)
+            .await
+            .map_err(errors::meta)?;
+        let full = i64::try_from(batch.len()).unwrap_or(BATCH) == BATCH;
+        for u in batch {
+            let folded = delimiter.and_then(|d| {
+                u.key[prefix.len()..]
+                    .find(d)
+                    .map(|at| u.key[..prefix.len() + at + d.len()].to_owned())
+            });
+            if let Some(cp) = &folded
+                && prefixes.last() == Some(cp)
+            {
+                key_marker.clone_from(&u.key);
+                id_marker.clone_from(&u.upload_id);
+                continue;
+            }
+            if uploads.len() + prefixes.len() == max {
+                truncated = true;
+                break 'pages;
+            }
+            key_marker.clone_from(&u.key);
+            id_marker.clone_from(&u.upload_id);
+            match folded {
+                Some(cp) => prefixes.push(cp),
+                None => uploads.push(u),
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    let (next_key, next_id) = if truncated {
+        (Some(key_marker), Some(id_marker))
+    } else {
+        (None, None)
+    };
+    let list = uploads
+        .into_iter()
+        .map(|u| MultipartUpload {
+            key: Some(u.key),
+            upload_id: Some(u.upload_id),
+            initiated: Some(timestamp(u.created_ms)),
+            initiator: Some(Initiator {
+                display_name: Some(u.owner_name.clone()),
+                id: Some(u.owner_id.clone()),
+            }),
+            owner: Some(Owner {
+                display_name: Some(u.owner_name),
+                id: Some(u.owner_id),
+            }),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(i.bucket.clone()),
+        prefix: i.prefix.clone(),
+        delimiter: delimiter.map(str::to_owned),
+        key_marker: i.key_marker.clone(),
+        upload_id_marker: i.upload_id_marker.clone(),
+        max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
+        is_truncated: Some(truncated),
+        next_key_marker: next_key,
+        next_upload_id_marker: next_id,
+        uploads: Some(list),
+        common_prefixes: Some(
+            prefixes
+                .into_iter()
+                .map(|p| CommonPrefix { prefix: Some(p) })
+                .collect(),
+        ),
+        encoding_type: i.encoding_type.clone(),
+        ..Default::default()
+    }))
+}

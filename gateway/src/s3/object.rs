@@ -1,0 +1,397 @@
+//! PutObject, GetObject, HeadObject, DeleteObject(s), and the object-level stubs.
+
+use artstore_backends::BackendError;
+use artstore_metadata::ObjectRecord;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::checksum::{Declared, fill_checksums};
+use super::conditional::{self, Conditions, Outcome};
+use super::record::{
+    StdHeaders, check_key, content_type_or_default, parse_http_date, timestamp, to_metadata,
+    user_metadata,
+};
+use super::write::{Finish, NewObject};
+use super::{Gateway, errors, identity, owner};
+
+/// Fields GetObject and HeadObject share, with the `response-*` overrides of presigned URLs.
+macro_rules! fill_common {
+    ($out:expr, $rec:expr, $input:expr) => {{
+        let rec: &ObjectRecord = $rec;
+        let h = &rec.http_headers;
+        $out.e_tag = Some(ETag::Strong(rec.etag.clone()));
+        $out.last_modified = Some(timestamp(rec.updated_ms));
+        $out.content_type = Some(
+            $input
+                .response_content_type
+                .clone()
+                .unwrap_or_else(|| rec.content_type.clone()),
+        );
+        $out.metadata = to_metadata(&rec.custom_attributes);
+        $out.cache_control = $input
+            .response_cache_control
+            .clone()
+            .or_else(|| h.get("cache-control").cloned());
+        $out.content_disposition = $input
+            .response_content_disposition
+            .clone()
+            .or_else(|| h.get("content-disposition").cloned());
+        $out.content_encoding = $input
+            .response_content_encoding
+            .clone()
+            .or_else(|| h.get("content-encoding").cloned());
+        $out.content_language = $input
+            .response_content_language
+            .clone()
+            .or_else(|| h.get("content-language").cloned());
+        $out.expires = $input
+            .response_expires
+            .clone()
+            .or_else(|| h.get("expires").and_then(|e| parse_http_date(e)));
+        $out.parts_count = rec.parts_count.and_then(|n| i32::try_from(n).ok());
+    }};
+}
+
+/// Canned ACLs that mean "owner only", the only kind ArtStore has.
+pub(crate) fn check_acl(acl: Option<&str>) -> S3Result<()> {
+    match acl {
+        None | Some("private" | "bucket-owner-full-control") => Ok(()),
+        Some(other) => Err(s3_error!(
+            AccessControlListNotSupported,
+            "The bucket does not allow ACLs: canned ACL '{other}' cannot be applied"
+        )),
+    }
+}
+
+pub(crate) fn empty_body() -> StreamingBlob {
+    StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
+}
+
+pub(crate) async fn put_object(
+    gw: &Gateway,
+    mut req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let who = identity(&req)?;
+    let input = &mut req.input;
+    check_key(&input.key)?;
+    check_acl(input.acl.as_ref().map(|a| a.as_str()))?;
+    gw.element(&input.bucket).await?;
+    let declared = Declared::from_headers(&req.headers)?;
+    let new = NewObject {
+        bucket: input.bucket.clone(),
+        key: input.key.clone(),
+        content_type: content_type_or_default(input.content_type.as_ref()),
+        http_headers: StdHeaders {
+            cache_control: input.cache_control.as_ref(),
+            content_disposition: input.content_disposition.as_ref(),
+            content_encoding: input.content_encoding.as_ref(),
+            content_language: input.content_language.as_ref(),
+            expires: input.expires.as_ref(),
+        }
+        .to_map(),
+        custom_attributes: user_metadata(input.metadata.as_ref())?,
+    };
+    // Fail fast on a failed precondition before reading the body; checked again at commit.
+    let current = gw
+        .store
+        .get_object(&new.bucket, &new.key)
+        .await
+        .map_err(errors::meta)?;
+    conditional::check_write(
+        input.if_match.as_ref(),
+        input.if_none_match.as_ref(),
+        current.as_ref().map(|c| c.etag.as_str()),
+    )?;
+    let prepared = gw.prepare(new, &who, &declared.algorithms)?;
+    let body = input.body.take().unwrap_or_else(empty_body);
+    let staged = gw.stage(&prepared, body, &declared).await?;
+    let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
+    let checksums = declared.verify(&staged.digests, trailers)?;
+    if let Some(len) = input.content_length
+        && u64::try_from(len).ok() != Some(staged.digests.size)
+    {
+        return Err(errors::body("length mismatch"));
+    }
+    let etag = staged.digests.md5_hex();
+    let (if_match, if_none_match) = (input.if_match.clone(), input.if_none_match.clone());
+    let rec = gw
+        .commit(
+            prepared,
+            staged,
+            Finish {
+                etag,
+                checksums,
+                parts_count: None,
+                completes_upload: None,
+            },
+            |cur| {
+                conditional::check_write(
+                    if_match.as_ref(),
+                    if_none_match.as_ref(),
+                    cur.map(|c| c.etag.as_str()),
+                )
+            },
+        )
+        .await?;
+    let mut out = PutObjectOutput {
+        e_tag: Some(ETag::Strong(rec.etag.clone())),
+        size: Some(rec.size),
+        ..Default::default()
+    };
+    fill_checksums!(out, &rec.checksums);
+    Ok(S3Response::new(out))
+}
+
+async fn find(gw: &Gateway, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
+    gw.element(bucket).await?;
+    gw.store
+        .get_object(bucket, key)
+        .await
+        .map_err(errors::meta)?
+        .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+}
+
+/// 304 or 412 as the validators demand.
+fn preconditions(c: &Conditions<'_>, rec: &ObjectRecord) -> S3Result<()> {
+    match conditional::evaluate(c, &rec.etag, rec.updated_ms)? {
+        Outcome::Proceed => Ok(()),
+        Outcome::NotModified => {
+            let mut e = s3s::S3Error::new(s3s::S3ErrorCode::NotModified);
+            let mut h = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", rec.etag)) {
+                h.insert(http::header::ETAG, v);
+            }
+            e.set_headers(h);
+            Err(e)
+        }
+    }
+}
+
+fn checksum_mode_enabled(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case("ENABLED"))
+}
+
+pub(crate) async fn get_object(
+    gw: &Gateway,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let input = &req.input;
+    let mut rec = find(gw, &input.bucket, &input.key).await?;
+    let (stream, range) = loop {
+        preconditions(
+            &Conditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+            &rec,
+        )?;
+        let range = read_range(input, &rec)?;
+        let (start, len) = range
+            .as_ref()
+            .map_or((0, size_of(&rec)), |r| (r.start, r.end - r.start));
+        match gw
+            .fs
+            .open_range(&rec.bucket, &rec.storage_path, start, len)
+            .await
+        {
+            Ok(s) => break (s, range),
+            // An overwrite or delete committed between the index read and the open: the
+            // row has moved on, so read it again. Once open, the file stays readable.
+            Err(BackendError::NotFound(_)) => {
+                let now = find(gw, &input.bucket, &input.key).await?;
+                if now.file_id == rec.file_id {
+                    tracing::error!(bucket = %rec.bucket, key = %rec.key, path = %rec.storage_path, "indexed object's data file is missing");
+                    return Err(s3_error!(InternalError, "the object's data is missing"));
+                }
+                rec = now;
+            }
+            Err(e) => return Err(errors::backend(e)),
+        }
+    };
+    let size = size_of(&rec);
+    let len = range.as_ref().map_or(size, |r| r.end - r.start);
+    let mut out = GetObjectOutput {
+        body: Some(StreamingBlob::wrap(stream)),
+        content_length: Some(i64::try_from(len).unwrap_or_default()),
+        accept_ranges: Some("bytes".into()),
+        ..Default::default()
+    };
+    if let Some(r) = &range {
+        out.content_range = Some(format!("bytes {}-{}/{}", r.start, r.end - 1, size));
+    }
+    fill_common!(out, &rec, input);
+    if range.is_none() && checksum_mode_enabled(input.checksum_mode.as_ref()) {
+        fill_checksums!(out, &rec.checksums);
+    }
+    Ok(S3Response::new(out))
+}
+
+fn size_of(rec: &ObjectRecord) -> u64 {
+    u64::try_from(rec.size).unwrap_or_default()
+}
+
+/// The byte range a GET asks for (`Range` or `partNumber`), `None` for the whole object.
+fn read_range(
+    input: &GetObjectInput,
+    rec: &ObjectRecord,
+) -> S3Result<Option<std::ops::Range<u64>>> {
+    let size = size_of(rec);
+    Ok(match (&input.range, input.part_number) {
+        (Some(r), _) => Some(
+            r.check(size)
+                .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?,
+        ),
+        (None, Some(1)) | (None, None) => None,
+        (None, Some(n)) => {
+            let mut e = s3s::S3Error::with_message(
+                s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
+                format!("part {n} does not exist; this object is served as one part"),
+            );
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            return Err(e);
+        }
+    })
+}
+
+pub(crate) async fn head_object(
+    gw: &Gateway,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let input = &req.input;
+    let rec = find(gw, &input.bucket, &input.key).await?;
+    preconditions(
+        &Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        },
+        &rec,
+    )?;
+    let mut out = HeadObjectOutput {
+        content_length: Some(rec.size),
+        accept_ranges: Some("bytes".into()),
+        ..Default::default()
+    };
+    fill_common!(out, &rec, input);
+    if checksum_mode_enabled(input.checksum_mode.as_ref()) {
+        fill_checksums!(out, &rec.checksums);
+    }
+    Ok(S3Response::new(out))
+}
+
+/// Deletes one key; absent keys are not an error (S3 semantics). Returns whether it existed.
+pub(crate) async fn delete_one(gw: &Gateway, bucket: &str, key: &str) -> S3Result<bool> {
+    let old = gw
+        .store
+        .delete_object(bucket, key)
+        .await
+        .map_err(errors::meta)?;
+    match old {
+        Some(old) => {
+            gw.remove_files(&old).await;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+pub(crate) async fn delete_object(
+    gw: &Gateway,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let input = &req.input;
+    gw.element(&input.bucket).await?;
+    if let Some(cond) = &input.if_match {
+        let cur = gw
+            .store
+            .get_object(&input.bucket, &input.key)
+            .await
+            .map_err(errors::meta)?;
+        conditional::check_write(Some(cond), None, cur.as_ref().map(|c| c.etag.as_str()))?;
+    }
+    delete_one(gw, &input.bucket, &input.key).await?;
+    let mut resp = S3Response::new(DeleteObjectOutput::default());
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+pub(crate) async fn delete_objects(
+    gw: &Gateway,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let input = &req.input;
+    gw.element(&input.bucket).await?;
+    let objects = &input.delete.objects;
+    if objects.len() > 1000 {
+        return Err(s3_error!(
+            MalformedXML,
+            "DeleteObjects accepts at most 1000 keys"
+        ));
+    }
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    let mut failed = Vec::new();
+    for o in objects {
+        match delete_one(gw, &input.bucket, &o.key).await {
+            Ok(_) => {
+                if !quiet {
+                    deleted.push(DeletedObject {
+                        key: Some(o.key.clone()),
+                        ..Default::default()
+                    });
+                }
+            }
+            Err(e) => failed.push(Error {
+                code: Some(e.code().as_str().to_owned()),
+                key: Some(o.key.clone()),
+                message: e.message().map(str::to_owned),
+                version_id: None,
+            }),
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: (!failed.is_empty()).then_some(failed),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn get_object_tagging(
+    gw: &Gateway,
+    req: S3Request<GetObjectTaggingInput>,
+) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+    find(gw, &req.input.bucket, &req.input.key).await?;
+    Ok(S3Response::new(GetObjectTaggingOutput {
+        tag_set: Vec::new(),
+        version_id: None,
+    }))
+}
+
+pub(crate) fn owner_full_control(who: &artstore_metadata::Identity) -> Vec<Grant> {
+    vec![Grant {
+        grantee: Some(Grantee {
+            display_name: Some(who.name.clone()),
+            email_address: None,
+            id: Some(who.account_id.clone()),
+            type_: Type::from_static(Type::CANONICAL_USER),
+            uri: None,
+        }),
+        permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
+    }]
+}
+
+pub(crate) async fn get_object_acl(
+    gw: &Gateway,
+    req: S3Request<GetObjectAclInput>,
+) -> S3Result<S3Response<GetObjectAclOutput>> {
+    let who = identity(&req)?;
+    find(gw, &req.input.bucket, &req.input.key).await?;
+    Ok(S3Response::new(GetObjectAclOutput {
+        grants: Some(owner_full_control(&who)),
+        owner: Some(owner(&who)),
+        ..Default::default()
+    }))
+}

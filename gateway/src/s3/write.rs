@@ -1,0 +1,153 @@
+//! The one write path every new object takes (PutObject, CopyObject, and with a
+//! pre-assembled body CompleteMultipartUpload): stage with hashing, verify, commit data and
+//! sidecar, then the index row; the replaced object's files go last.
+
+use std::collections::BTreeMap;
+
+use artstore_backends::{Staged, storage_name};
+use artstore_metadata::{Identity, MetaError, ObjectRecord};
+use bytes::Bytes;
+use s3s::{S3Result, s3_error};
+use uuid::Uuid;
+
+use super::checksum::Declared;
+use super::record::{attr_json, precheck_attr_size};
+use super::{Gateway, errors};
+
+/// Everything about a new object except its bytes.
+pub(crate) struct NewObject {
+    pub bucket: String,
+    pub key: String,
+    pub content_type: String,
+    pub http_headers: BTreeMap<String, String>,
+    pub custom_attributes: BTreeMap<String, String>,
+}
+
+/// What the body's digests and the request decided about a staged object.
+pub(crate) struct Finish<'a> {
+    pub etag: String,
+    pub checksums: BTreeMap<String, String>,
+    pub parts_count: Option<i64>,
+    /// The multipart upload this object completes, removed in the same transaction.
+    pub completes_upload: Option<&'a str>,
+}
+
+/// A new object whose data is staged under its final directory.
+pub(crate) struct Prepared {
+    pub rec: ObjectRecord,
+    name: artstore_backends::StorageName,
+}
+
+impl Gateway {
+    /// Names the object and checks its attr.json will fit, before any byte is stored.
+    pub(crate) fn prepare(
+        &self,
+        new: NewObject,
+        who: &Identity,
+        algorithms: &[artstore_backends::ChecksumAlgorithm],
+    ) -> S3Result<Prepared> {
+        let now = time::OffsetDateTime::now_utc();
+        let file_id = Uuid::now_v7();
+        let name = storage_name(&new.key, &who.name, &file_id, now);
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
+        let rec = ObjectRecord {
+            bucket: new.bucket,
+            key: new.key,
+            file_id: file_id.to_string(),
+            storage_path: name.rel_path(),
+            content_type: new.content_type,
+            http_headers: new.http_headers,
+            custom_attributes: new.custom_attributes,
+            owner_id: who.account_id.clone(),
+            owner_name: who.name.clone(),
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            ..Default::default()
+        };
+        precheck_attr_size(&rec, algorithms)?;
+        Ok(Prepared { rec, name })
+    }
+
+    /// Streams a body into a staged file under the prepared object's directory.
+    pub(crate) async fn stage<S, E>(
+        &self,
+        p: &Prepared,
+        body: S,
+        declared: &Declared,
+    ) -> S3Result<Staged>
+    where
+        S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        self.fs
+            .stage(&p.rec.bucket, &p.name.rel_dir, body, &declared.algorithms)
+            .await
+            .map_err(errors::backend)
+    }
+
+    pub(crate) fn rel_dir(p: &Prepared) -> &str {
+        &p.name.rel_dir
+    }
+
+    /// Makes a staged object durable and visible. `check` sees the current object (if any)
+    /// just before the commit, for conditional writes.
+    pub(crate) async fn commit(
+        &self,
+        mut p: Prepared,
+        staged: Staged,
+        fin: Finish<'_>,
+        check: impl FnOnce(Option<&ObjectRecord>) -> S3Result<()>,
+    ) -> S3Result<ObjectRecord> {
+        let d = &staged.digests;
+        p.rec.size = i64::try_from(d.size).unwrap_or(i64::MAX);
+        p.rec.etag = fin.etag;
+        p.rec.sha256 = d.sha256_hex();
+        p.rec.checksums = fin.checksums;
+        p.rec.parts_count = fin.parts_count;
+        let completes_upload = fin.completes_upload;
+        let current = self
+            .store
+            .get_object(&p.rec.bucket, &p.rec.key)
+            .await
+            .map_err(errors::meta)?;
+        check(current.as_ref())?;
+        let attr = attr_json(&p.rec);
+        self.fs
+            .commit(staged, &p.rec.bucket, &p.name, &attr)
+            .await
+            .map_err(errors::backend)?;
+        // A completed upload disappears in the same transaction its object appears in.
+        let indexed = match completes_upload {
+            Some(upload_id) => self.store.complete_upload(upload_id, &p.rec).await,
+            None => self.store.put_object(&p.rec).await,
+        };
+        let old = match indexed {
+            Ok(old) => old,
+            Err(e) => {
+                // Not acknowledged, so the files must not stay behind either.
+                if let Err(de) = self.fs.delete(&p.rec.bucket, &p.rec.storage_path).await {
+                    tracing::warn!(error = %de, path = %p.rec.storage_path, "cannot remove unindexed object files");
+                }
+                return Err(match e {
+                    MetaError::NotFound(_) => s3_error!(
+                        NoSuchUpload,
+                        "The specified upload does not exist. It may have been aborted or completed."
+                    ),
+                    other => errors::meta(other),
+                });
+            }
+        };
+        if let Some(old) = old {
+            self.remove_files(&old).await;
+        }
+        Ok(p.rec)
+    }
+
+    /// Removes a replaced or deleted object's files. The index no longer points at them, so a
+    /// failure only leaves garbage that `index verify` reports.
+    pub(crate) async fn remove_files(&self, old: &ObjectRecord) {
+        if let Err(e) = self.fs.delete(&old.bucket, &old.storage_path).await {
+            tracing::warn!(error = %e, bucket = %old.bucket, path = %old.storage_path, "cannot remove old object files");
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! `artstore serve`: binds the S3 and admin listeners and serves both until a signal.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use artstore_backends::LocalFs;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+
+use crate::auth::{Access, Accounts, DbAuth};
+use crate::bootstrap;
+use crate::config::Settings;
+use crate::host::ArtHost;
+use crate::s3::Gateway;
+
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store = bootstrap::open_store(&settings).await?;
+    bootstrap::ensure_root_account(&store, &settings).await?;
+    let fs = LocalFs::new(settings.data_dir.join("elements"));
+    let removed = fs
+        .remove_temp_files()
+        .await
+        .context("start-up clean-up of temp files failed")?;
+    if removed > 0 {
+        tracing::info!(removed, "removed temp files left by an earlier crash");
+    }
+
+    let gateway = Gateway::new(store.clone(), fs, settings.region.clone());
+    let accounts = Accounts::new(store.clone());
+    let mut builder = S3ServiceBuilder::new(gateway);
+    builder.set_auth(DbAuth(accounts.clone()));
+    builder.set_access(Access(accounts));
+    builder.set_host(ArtHost::new(settings.s3_domain.as_deref()));
+    let s3 = builder.build();
+
+    let s3_listener = TcpListener::bind(&settings.s3_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.s3_addr))?;
+    let admin_listener = TcpListener::bind(&settings.admin_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.admin_addr))?;
+    tracing::info!(
+        s3_addr = %s3_listener.local_addr()?,
+        admin_addr = %admin_listener.local_addr()?,
+        data_dir = %settings.data_dir.display(),
+        "listening"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let admin = artstore_admin::router(artstore_admin::AdminState {
+        store: store.clone(),
+    });
+    let mut admin_stop = stop_rx.clone();
+    let admin_task = tokio::spawn(async move {
+        axum::serve(admin_listener, admin)
+            .with_graceful_shutdown(async move {
+                let _ = admin_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    let s3_task = tokio::spawn(serve_s3(s3_listener, s3, stop_rx));
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    let _ = stop_tx.send(true);
+    let _ = s3_task.await;
+    let _ = admin_task.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn serve_s3(
+    listener: TcpListener,
+    svc: s3s::service::S3Service,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let conn = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    let svc = Arc::new(svc);
+    loop {
+        let (sock, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        // Without it a small response waits ~40 ms for the client's delayed ACK.
+        let _ = sock.set_nodelay(true);
+        let svc = svc.clone();
+        let service =
+            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let svc = svc.clone();
+                async move { handle(&svc, req, peer).await }
+            });
+        let c = conn
+            .serve_connection(TokioIo::new(sock), service)
+            .into_owned();
+        tokio::spawn(graceful.watch(c));
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {
+            tracing::warn!("in-flight requests still running after 30 s; stopping anyway");
+        }
+    }
+}
+
+/// Every response carries a request id, and every request is logged once, at a level
+/// that fits its outcome (client errors are not server errors).
+async fn handle(
+    svc: &s3s::service::S3Service,
+    req: http::Request<hyper::body::Incoming>,
+    peer: std::net::SocketAddr,
+) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let start = Instant::now();
+    let (expects_continue, empty_body) = expect_continue(req.headers());
+    let mut resp = match crate::s3::verify_control_body(req.map(s3s::Body::from)).await {
+        Ok(req) => svc.call(req).await?,
+        Err(e) => e
+            .to_http_response()
+            .map_err(|e| s3s::HttpError::new(Box::new(e)))?,
+    };
+    if !resp.status().is_success() {
+        with_request_id(&mut resp, &id);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-amz-request-id", v);
+    }
+    // botocore remembers a final answer to `Expect: 100-continue` on the pooled connection
+    // and misreads the next response on it; hyper sends no `100 Continue` for an empty or
+    // unread body, so such connections must not be reused.
+    if expects_continue && (empty_body || !resp.status().is_success()) {
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    let status = resp.status().as_u16();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(request_id = %id, %method, %path, status, ms, %peer, "request failed");
+    } else if status >= 400 {
+        tracing::info!(request_id = %id, %method, %path, status, ms, %peer, "request refused");
+    } else {
+        tracing::debug!(request_id = %id, %method, %path, status, ms, "request");
+    }
+    Ok(resp)
+}
+
+/// s3s writes no `<RequestId>` into error documents, and no `<Message>` for some codes;
+/// clients log both from there.
+fn with_request_id(resp: &mut http::Response<s3s::Body>, id: &str) {
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return;
+    };
+    let Some(at) = text.rfind("</Error>") else {
+        return;
+    };
+    let mut extra = String::new();
+    if !text.contains("<Message>") {
+        let code = text
+            .split_once("<Code>")
+            .and_then(|(_, rest)| rest.split_once("</Code>"))
+            .map_or("", |(c, _)| c);
+        extra.push_str(&format!("<Message>{}</Message>", default_message(code)));
+    }
+    if !text.contains("<RequestId>") {
+        extra.push_str(&format!("<RequestId>{id}</RequestId>"));
+    }
+    let body = format!("{}{extra}{}", &text[..at], &text[at..]);
+    resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+    *resp.body_mut() = s3s::Body::from(body);
+}
+
+/// AWS's wording for errors s3s raises without a message.
+fn default_message(code: &str) -> &'static str {
+    match code {
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        }
+        "AccessDenied" => "Access Denied",
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "RequestTimeTooSkewed" => {
+            "The difference between the request time and the current time is too large."
+        }
+        "NoSuchBucket" => "The specified bucket does not exist",
+        "NoSuchKey" => "The specified key does not exist.",
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "KeyTooLongError" => "Your key is too long",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "MalformedXML" => {
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        }
+        "NotImplemented" => "A header you provided implies functionality that is not implemented",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        _ => "The request could not be completed",
+    }
+}
+
+/// Whether the request waits for `100 Continue`, and whether it declares an empty body.
+fn expect_continue(h: &http::HeaderMap) -> (bool, bool) {
+    let expects = h
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    let empty = h
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() == "0");
+    (expects, empty)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

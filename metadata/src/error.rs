@@ -1,0 +1,32 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum MetaError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("storage element '{0}' is not empty")]
+    NotEmpty(String),
+    #[error("corrupt index row: {0}")]
+    Corrupt(String),
+    #[error("secret encryption failed: {0}")]
+    Crypto(String),
+    #[error("unsupported database url: {0}")]
+    BadUrl(String),
+}
+
+impl MetaError {
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        MetaError::Corrupt(what.to_string())
+    }
+}
+
+/// True when the error is a unique-key violation (both drivers report it the same way).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}

@@ -1,0 +1,28 @@
+//! ArtStore's index and control data.
+//!
+//! One code path serves SQLite (the embedded default) and PostgreSQL through sqlx's `Any` driver;
+//! every statement uses `$N` placeholders, which both accept. Domain types shared by the other
+//! crates (modes, roles, identities) live here too.
+
+mod accounts;
+mod db;
+mod elements;
+mod error;
+mod list;
+mod model;
+mod multipart;
+mod objects;
+mod secret;
+
+pub use db::{DbKind, Store};
+pub use elements::NewElement;
+pub use error::MetaError;
+pub use list::{ListEntry, ListPage, ListQuery};
+pub use model::*;
+pub use secret::{MasterKey, SecretBox};
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp in the index.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,252 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle mode of a storage element (DESIGN.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Edit,
+    Rw,
+    Ro,
+    Ar,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Edit => "edit",
+            Mode::Rw => "rw",
+            Mode::Ro => "ro",
+            Mode::Ar => "ar",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "edit" => Ok(Mode::Edit),
+            "rw" => Ok(Mode::Rw),
+            "ro" => Ok(Mode::Ro),
+            "ar" => Ok(Mode::Ar),
+            other => Err(format!(
+                "unknown mode '{other}' (expected edit, rw, ro or ar)"
+            )),
+        }
+    }
+}
+
+/// Role of a service account (DESIGN.md §5). Unknown roles never parse, so they can never be admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    User,
+    Auditor,
+    Readonly,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+            Role::Auditor => "auditor",
+            Role::Readonly => "readonly",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "user" => Ok(Role::User),
+            "auditor" => Ok(Role::Auditor),
+            "readonly" => Ok(Role::Readonly),
+            other => Err(format!("unknown role '{other}'")),
+        }
+    }
+}
+
+/// Who is making a request, as established by SigV4 or a bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account_id: String,
+    pub name: String,
+    pub role: Option<Role>,
+}
+
+/// A bucket, seen as an ArtStore storage element.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Element {
+    pub name: String,
+    pub mode: Mode,
+    /// Backend description as JSON, e.g. `{"kind":"local"}`.
+    pub backend: String,
+    pub capacity_bytes: Option<i64>,
+    pub used_bytes: i64,
+    pub object_count: i64,
+    pub description: Option<String>,
+    pub created_by: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub mode_changed_ms: Option<i64>,
+}
+
+/// One object's index row: a cache of its attr.json plus where its data lives.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectRecord {
+    pub bucket: String,
+    pub key: String,
+    pub file_id: String,
+    /// Data file path relative to the element root; the sidecar is this plus `.attr.json`.
+    pub storage_path: String,
+    pub size: i64,
+    /// Bare ETag (no quotes): md5 hex, or `hex-N` for multipart objects.
+    pub etag: String,
+    pub sha256: String,
+    pub content_type: String,
+    /// Standard headers kept with the object, by lower-case header name.
+    pub http_headers: BTreeMap<String, String>,
+    /// Declared S3 checksums, by algorithm name (`crc32`, …), base64.
+    pub checksums: BTreeMap<String, String>,
+    pub custom_attributes: BTreeMap<String, String>,
+    pub owner_id: String,
+    pub owner_name: String,
+    pub parts_count: Option<i64>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// An in-progress multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Upload {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub owner_id: String,
+    pub owner_name: String,
+    pub content_type: String,
+    pub http_headers: BTreeMap<String, String>,
+    pub custom_attributes: BTreeMap<String, String>,
+    pub checksum_algorithm: Option<String>,
+    pub created_ms: i64,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Part {
+    pub upload_id: String,
+    pub part_number: i64,
+    pub size: i64,
+    pub etag: String,
+    pub checksums: BTreeMap<String, String>,
+    pub created_ms: i64,
+}
+
+/// Account lifecycle status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+    Expired,
+    Deleted,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Suspended => "suspended",
+            AccountStatus::Expired => "expired",
+            AccountStatus::Deleted => "deleted",
+        }
+    }
+}
+
+impl FromStr for AccountStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "active" => Ok(AccountStatus::Active),
+            "suspended" => Ok(AccountStatus::Suspended),
+            "expired" => Ok(AccountStatus::Expired),
+            "deleted" => Ok(AccountStatus::Deleted),
+            other => Err(format!("unknown status '{other}'")),
+        }
+    }
+}
+
+/// A service account with its secret decrypted (never log it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Raw role text; `Role::from_str` fails for unknown roles, which are then denied.
+    pub role: String,
+    pub status: AccountStatus,
+    pub rate_limit: Option<i64>,
+    pub secret_expires_ms: Option<i64>,
+    pub is_system: bool,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("role", &self.role)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    pub fn identity(&self) -> Identity {
+        Identity {
+            account_id: self.id.clone(),
+            name: self.name.clone(),
+            role: self.role.parse().ok(),
+        }
+    }
+}
+
+/// What to create a service account with.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub name: String,
+    pub description: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    pub role: Role,
+    pub rate_limit: Option<i64>,
+    pub secret_expires_ms: Option<i64>,
+    pub is_system: bool,
+}
+
+pub(crate) fn map_to_json(m: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(m).unwrap_or_else(|_| "{}".to_owned())
+}
+
+pub(crate) fn map_from_json(s: &str) -> Result<BTreeMap<String, String>, crate::MetaError> {
+    serde_json::from_str(s).map_err(crate::MetaError::corrupt)
+}

@@ -1,0 +1,185 @@
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::model::{map_from_json, map_to_json};
+use crate::{MetaError, ObjectRecord, Part, Store, Upload};
+
+macro_rules! upload_cols {
+    () => {
+        "upload_id, bucket, key, owner_id, owner_name, content_type, http_headers, custom_attributes, checksum_algorithm, created_ms"
+    };
+}
+
+fn upload_from_row(row: &AnyRow) -> Result<Upload, MetaError> {
+    let headers: String = row.try_get("http_headers")?;
+    let attrs: String = row.try_get("custom_attributes")?;
+    Ok(Upload {
+        upload_id: row.try_get("upload_id")?,
+        bucket: row.try_get("bucket")?,
+        key: row.try_get("key")?,
+        owner_id: row.try_get("owner_id")?,
+        owner_name: row.try_get("owner_name")?,
+        content_type: row.try_get("content_type")?,
+        http_headers: map_from_json(&headers)?,
+        custom_attributes: map_from_json(&attrs)?,
+        checksum_algorithm: row.try_get("checksum_algorithm")?,
+        created_ms: row.try_get("created_ms")?,
+    })
+}
+
+fn part_from_row(row: &AnyRow) -> Result<Part, MetaError> {
+    let checksums: String = row.try_get("checksums")?;
+    Ok(Part {
+        upload_id: row.try_get("upload_id")?,
+        part_number: row.try_get("part_number")?,
+        size: row.try_get("size")?,
+        etag: row.try_get("etag")?,
+        checksums: map_from_json(&checksums)?,
+        created_ms: row.try_get("created_ms")?,
+    })
+}
+
+impl Store {
+    pub async fn create_upload(&self, u: &Upload) -> Result<(), MetaError> {
+        sqlx::query(concat!(
+            "INSERT INTO multipart_uploads (",
+            upload_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&u.upload_id)
+        .bind(&u.bucket)
+        .bind(&u.key)
+        .bind(&u.owner_id)
+        .bind(&u.owner_name)
+        .bind(&u.content_type)
+        .bind(map_to_json(&u.http_headers))
+        .bind(map_to_json(&u.custom_attributes))
+        .bind(&u.checksum_algorithm)
+        .bind(u.created_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_upload(&self, upload_id: &str) -> Result<Option<Upload>, MetaError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            upload_cols!(),
+            " FROM multipart_uploads WHERE upload_id = $1"
+        ))
+        .bind(upload_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(upload_from_row).transpose()
+    }
+
+    /// Uploads of a bucket in (key, upload_id) order, after the given markers.
+    pub async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: i64,
+    ) -> Result<Vec<Upload>, MetaError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            upload_cols!(),
+            " FROM multipart_uploads WHERE bucket = $1 AND key >= $2 \
+              AND (key > $3 OR (key = $3 AND upload_id > $4)) \
+              ORDER BY key, upload_id LIMIT $5"
+        ))
+        .bind(bucket)
+        .bind(prefix)
+        .bind(key_marker)
+        .bind(upload_id_marker)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let u = upload_from_row(row)?;
+            if !u.key.starts_with(prefix) {
+                break;
+            }
+            out.push(u);
+        }
+        Ok(out)
+    }
+
+    /// Records a part; a re-upload of the same number replaces it.
+    pub async fn put_part(&self, p: &Part) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO multipart_parts (upload_id, part_number, size, etag, checksums, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (upload_id, part_number) DO UPDATE SET \
+             size = excluded.size, etag = excluded.etag, checksums = excluded.checksums, created_ms = excluded.created_ms",
+        )
+        .bind(&p.upload_id)
+        .bind(p.part_number)
+        .bind(p.size)
+        .bind(&p.etag)
+        .bind(map_to_json(&p.checksums))
+        .bind(p.created_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn list_parts(
+        &self,
+        upload_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Part>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT upload_id, part_number, size, etag, checksums, created_ms FROM multipart_parts \
+             WHERE upload_id = $1 AND part_number > $2 ORDER BY part_number LIMIT $3",
+        )
+        .bind(upload_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(part_from_row).collect()
+    }
+
+    /// Forgets an upload and its parts; true if it existed.
+    pub async fn delete_upload(&self, upload_id: &str) -> Result<bool, MetaError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM multipart_parts WHERE upload_id = $1")
+            .bind(upload_id)
+            .execute(&mut *tx)
+            .await?;
+        let res = sqlx::query("DELETE FROM multipart_uploads WHERE upload_id = $1")
+            .bind(upload_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Atomically turns an upload into an object: the upload disappears and the object
+    /// appears (replacing any earlier one, which is returned) in one transaction.
+    /// Fails with NotFound if the upload was completed or aborted meanwhile.
+    pub async fn complete_upload(
+        &self,
+        upload_id: &str,
+        rec: &ObjectRecord,
+    ) -> Result<Option<ObjectRecord>, MetaError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM multipart_parts WHERE upload_id = $1")
+            .bind(upload_id)
+            .execute(&mut *tx)
+            .await?;
+        let res = sqlx::query("DELETE FROM multipart_uploads WHERE upload_id = $1")
+            .bind(upload_id)
+            .execute(&mut *tx)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(MetaError::NotFound(format!("upload '{upload_id}'")));
+        }
+        let old = self.upsert_object_tx(&mut tx, rec).await?;
+        tx.commit().await?;
+        Ok(old)
+    }
+}

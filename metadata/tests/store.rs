@@ -1,0 +1,211 @@
+//! The index against real databases: SQLite always, PostgreSQL when ARTSTORE_TEST_DATABASE_URL is set.
+
+use artstore_metadata::{
+    ListEntry, ListQuery, MasterKey, MetaError, Mode, NewElement, ObjectRecord, SecretBox, Store,
+};
+
+struct TestDb {
+    store: Store,
+    _dir: tempfile::TempDir,
+    pg_admin: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((url, name)) = self.pg_admin.take() {
+            // Best effort: a fresh runtime, because Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async {
+                        use sqlx::Connection;
+                        if let Ok(mut c) = sqlx::AnyConnection::connect(&url).await {
+                            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+async fn open(kind: &str) -> Option<TestDb> {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = SecretBox::new(&MasterKey::generate());
+    let (url, pg_admin) = if kind == "sqlite" {
+        (Store::sqlite_url(dir.path()), None)
+    } else {
+        let Ok(base) = std::env::var("ARTSTORE_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var("ARTSTORE_TEST_REQUIRE_ALL").as_deref() != Ok("1"),
+                "ARTSTORE_TEST_REQUIRE_ALL=1 but ARTSTORE_TEST_DATABASE_URL is not set"
+            );
+            eprintln!("skipping: ARTSTORE_TEST_DATABASE_URL not set");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!("artstore_m_{}", uuid::Uuid::new_v4().simple());
+        use sqlx::Connection;
+        let mut c = sqlx::AnyConnection::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let (head, _) = base.rsplit_once('/').unwrap();
+        (format!("{head}/{name}"), Some((base.clone(), name)))
+    };
+    let store = Store::connect(&url, secrets).await.unwrap();
+    store.migrate().await.unwrap();
+    Some(TestDb {
+        store,
+        _dir: dir,
+        pg_admin,
+    })
+}
+
+fn rec(bucket: &str, key: &str, size: i64) -> ObjectRecord {
+    ObjectRecord {
+        bucket: bucket.into(),
+        key: key.into(),
+        file_id: uuid::Uuid::now_v7().to_string(),
+        storage_path: format!("2026/01/01/00/{key}"),
+        size,
+        etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+        sha256: "e3b0".into(),
+        content_type: "application/octet-stream".into(),
+        owner_id: "o".into(),
+        owner_name: "root".into(),
+        created_ms: 1,
+        updated_ms: 1,
+        ..Default::default()
+    }
+}
+
+async fn element(store: &Store, name: &str) {
+    store
+        .create_element(&NewElement {
+            name: name.into(),
+            mode: Mode::Edit,
+            backend: r#"{"kind":"local"}"#.into(),
+            capacity_bytes: None,
+            description: None,
+            created_by: "root".into(),
+        })
+        .await
+        .unwrap();
+}
+
+fn keys(entries: &[ListEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| match e {
+            ListEntry::Object(o) => o.key.clone(),
+            ListEntry::CommonPrefix(p) => format!("CP:{p}"),
+        })
+        .collect()
+}
+
+async fn listing_and_counters(kind: &str) {
+    let Some(db) = open(kind).await else { return };
+    let s = &db.store;
+    element(s, "b").await;
+    let all = [
+        "a", "a/b", "a/b/c", "a/c", "b/x", "b/y", "c", "c+d 100%", "z//", "é",
+    ];
+    for k in all {
+        assert!(s.put_object(&rec("b", k, 10)).await.unwrap().is_none());
+    }
+    // Overwrite returns the old row and keeps the count.
+    let old = s.put_object(&rec("b", "c", 25)).await.unwrap().unwrap();
+    assert_eq!(old.size, 10);
+    let e = s.get_element("b").await.unwrap().unwrap();
+    assert_eq!((e.object_count, e.used_bytes), (10, 115));
+
+    let q = |prefix: &str, d: Option<&str>, after: Option<&str>, max| ListQuery {
+        prefix: prefix.into(),
+        delimiter: d.map(Into::into),
+        after: after.map(Into::into),
+        max_keys: max,
+    };
+    let p = s.list_objects("b", &q("", None, None, 1000)).await.unwrap();
+    assert_eq!(keys(&p.entries), all.to_vec(), "byte order, all keys");
+    assert!(!p.truncated);
+
+    let p = s
+        .list_objects("b", &q("", Some("/"), None, 1000))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&p.entries),
+        ["a", "CP:a/", "CP:b/", "c", "c+d 100%", "CP:z/", "é"]
+    );
+    let p = s
+        .list_objects("b", &q("", Some(""), None, 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&p.entries),
+        ["a", "a/b", "a/b/c"],
+        "empty delimiter = none"
+    );
+    assert!(p.truncated);
+
+    // Paging through the grouped listing two at a time yields the same sequence.
+    let mut seen = vec![];
+    let mut after: Option<String> = None;
+    loop {
+        let p = s
+            .list_objects("b", &q("", Some("/"), after.as_deref(), 2))
+            .await
+            .unwrap();
+        seen.extend(keys(&p.entries));
+        if !p.truncated {
+            break;
+        }
+        after = p.last_position().map(str::to_owned);
+    }
+    assert_eq!(seen, ["a", "CP:a/", "CP:b/", "c", "c+d 100%", "CP:z/", "é"]);
+
+    let p = s
+        .list_objects("b", &q("a/", Some("/"), None, 10))
+        .await
+        .unwrap();
+    assert_eq!(keys(&p.entries), ["a/b", "CP:a/b/", "a/c"]);
+    let p = s
+        .list_objects("b", &q("a/", None, Some("a/b"), 10))
+        .await
+        .unwrap();
+    assert_eq!(keys(&p.entries), ["a/b/c", "a/c"]);
+    // A marker inside an already returned prefix does not return it again.
+    let p = s
+        .list_objects("b", &q("", Some("/"), Some("b/x"), 10))
+        .await
+        .unwrap();
+    assert_eq!(keys(&p.entries), ["c", "c+d 100%", "CP:z/", "é"]);
+
+    assert!(matches!(
+        s.delete_element("b").await,
+        Err(MetaError::NotEmpty(_))
+    ));
+    for k in all {
+        assert!(s.delete_object("b", k).await.unwrap().is_some());
+    }
+    let e = s.get_element("b").await.unwrap().unwrap();
+    assert_eq!((e.object_count, e.used_bytes), (0, 0));
+    s.delete_element("b").await.unwrap();
+    assert!(s.get_element("b").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn listing_and_counters_sqlite() {
+    listing_and_counters("sqlite").await;
+}
+
+#[tokio::test]
+async fn listing_and_counters_postgres() {
+    listing_and_counters("postgres").await;
+}
