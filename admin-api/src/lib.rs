@@ -1,6 +1,8 @@
 //! ArtStore's admin REST API. For now: the health probes; accounts, elements, tokens and
 //! search follow (DESIGN.md §6).
 
+pub mod maintenance;
+
 use artstore_metadata::Store;
 use axum::extract::State;
 use axum::http::StatusCode;

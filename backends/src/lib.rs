@@ -17,4 +17,5 @@ pub use naming::{MAX_FILE_NAME_BYTES, StorageName, sanitize, storage_name};
 
 mod fsutil;
 mod range;
+mod scan;
 mod staging;

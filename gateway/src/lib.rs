@@ -6,5 +6,6 @@ pub mod bootstrap;
 pub mod config;
 pub mod host;
 pub mod logging;
+pub mod recovery;
 pub mod s3;
 pub mod server;

@@ -17,6 +17,38 @@ enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(ServeArgs),
+    /// Rebuild or check the index against the sidecars on disk (stop the server first).
+    Index {
+        #[command(subcommand)]
+        action: IndexAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexAction {
+    /// Re-create every missing or stale index row from the attr.json sidecars.
+    Rebuild(ServeArgs),
+    /// Re-hash every object; report missing files, orphans, size and checksum mismatches.
+    Verify(ServeArgs),
+}
+
+/// Prints the report as JSON on stdout; verify fails when it finds damage.
+async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
+    let store = bootstrap::open_store(settings).await?;
+    let fs = artstore_backends::LocalFs::new(settings.data_dir.join("elements"));
+    let m = artstore_admin::maintenance::Maintenance::new(store, fs);
+    match action {
+        IndexAction::Rebuild(_) => {
+            let report = m.reconcile(None).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        IndexAction::Verify(_) => {
+            let report = m.verify().await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            anyhow::ensure!(report.is_clean(), "the index and the disk disagree");
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -24,6 +56,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match &cli.command {
         Command::Serve(a) | Command::Migrate(a) => a,
+        Command::Index {
+            action: IndexAction::Rebuild(a) | IndexAction::Verify(a),
+        } => a,
     };
     logging::init(Settings::log_format_hint(args).as_deref());
     let settings = Settings::resolve(args)?;
@@ -32,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate(_) => bootstrap::open_store(&settings).await.map(|_| {
             tracing::info!("migrations applied");
         }),
+        Command::Index { action } => index(action, &settings).await,
     };
     if let Err(e) = &result {
         tracing::error!(error = format!("{e:#}"), "artstore failed");

@@ -21,13 +21,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = bootstrap::open_store(&settings).await?;
     bootstrap::ensure_root_account(&store, &settings).await?;
     let fs = LocalFs::new(settings.data_dir.join("elements"));
-    let removed = fs
-        .remove_temp_files()
-        .await
-        .context("start-up clean-up of temp files failed")?;
-    if removed > 0 {
-        tracing::info!(removed, "removed temp files left by an earlier crash");
-    }
+    crate::recovery::recover(&store, &fs, &settings.data_dir).await?;
 
     let gateway = Gateway::new(store.clone(), fs, settings.region.clone());
     let accounts = Accounts::new(store.clone());
@@ -70,6 +64,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let _ = s3_task.await;
     let _ = admin_task.await;
     store.close().await;
+    crate::recovery::mark_clean(&settings.data_dir);
     tracing::info!("stopped");
     Ok(())
 }

@@ -137,7 +137,8 @@ impl Gateway {
                 });
             }
         };
-        if let Some(old) = old {
+        // A concurrent `index rebuild` may have indexed this very file already.
+        if let Some(old) = old.filter(|o| o.file_id != p.rec.file_id) {
             self.remove_files(&old).await;
         }
         Ok(p.rec)

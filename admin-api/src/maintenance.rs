@@ -1,0 +1,282 @@
+//! Keeping the index a faithful cache of the sidecars: start-up recovery, `index rebuild`
+//! and `index verify` (DESIGN.md §3, invariants 3–5).
+
+use std::collections::{BTreeMap, HashSet};
+
+use artstore_backends::{AttrJson, BackendError, LocalFs};
+use artstore_metadata::{ListEntry, ListQuery, MetaError, Mode, NewElement, ObjectRecord, Store};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaintenanceError {
+    #[error(transparent)]
+    Index(#[from] MetaError),
+    #[error(transparent)]
+    Storage(#[from] BackendError),
+}
+
+/// What a reconciliation of the index with the disk did.
+#[derive(Debug, Default, Serialize)]
+pub struct ReconcileReport {
+    pub elements_created: u64,
+    pub sidecars_seen: u64,
+    /// Objects whose sidecar had no index row, or a newer one than the row: completed
+    /// writes whose index commit was lost.
+    pub objects_indexed: u64,
+    pub objects_unchanged: u64,
+    /// Index rows rewritten because they differed from their sidecar.
+    pub rows_repaired: u64,
+    /// Files of objects that a newer indexed version replaced.
+    pub superseded_removed: u64,
+    pub uploads_removed: u64,
+    /// Sidecars that cannot be indexed (unreadable, or data missing or of the wrong size).
+    pub broken: Vec<String>,
+}
+
+/// What `index verify` found.
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub objects_checked: u64,
+    pub bytes_hashed: u64,
+    pub missing: Vec<String>,
+    pub size_mismatch: Vec<String>,
+    pub checksum_mismatch: Vec<String>,
+    /// Sidecars on disk that the index does not point at.
+    pub orphans: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.missing.is_empty()
+            && self.size_mismatch.is_empty()
+            && self.checksum_mismatch.is_empty()
+            && self.orphans.is_empty()
+    }
+}
+
+fn ms(text: &str) -> i64 {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// The index row an attr.json describes.
+pub fn record_from_attr(bucket: &str, data_rel: &str, a: &AttrJson) -> ObjectRecord {
+    let h = &a.http_headers;
+    let mut headers = BTreeMap::new();
+    for (k, v) in [
+        ("content-encoding", &h.content_encoding),
+        ("content-disposition", &h.content_disposition),
+        ("content-language", &h.content_language),
+        ("cache-control", &h.cache_control),
+        ("expires", &h.expires),
+    ] {
+        if let Some(v) = v {
+            headers.insert(k.to_owned(), v.clone());
+        }
+    }
+    ObjectRecord {
+        bucket: bucket.to_owned(),
+        key: a.key.clone(),
+        file_id: a.file_id.clone(),
+        storage_path: data_rel.to_owned(),
+        size: i64::try_from(a.file_size).unwrap_or(i64::MAX),
+        etag: a.etag.clone(),
+        sha256: a.checksum.clone(),
+        content_type: a.content_type.clone(),
+        http_headers: headers,
+        checksums: a.checksums.clone(),
+        custom_attributes: a.custom_attributes.clone(),
+        owner_id: a.created_by_id.clone(),
+        owner_name: a.created_by_username.clone(),
+        parts_count: a.parts_count.map(i64::from),
+        created_ms: ms(&a.created_at),
+        updated_ms: ms(&a.updated_at),
+    }
+}
+
+pub struct Maintenance {
+    store: Store,
+    fs: LocalFs,
+}
+
+impl Maintenance {
+    pub fn new(store: Store, fs: LocalFs) -> Self {
+        Maintenance { store, fs }
+    }
+
+    /// Brings the index in line with the sidecars written at or after `since` (all of them
+    /// when `None`). Run with no server writing: a write in flight would look like lost work.
+    pub async fn reconcile(
+        &self,
+        since: Option<OffsetDateTime>,
+    ) -> Result<ReconcileReport, MaintenanceError> {
+        let mut report = ReconcileReport::default();
+        for bucket in self.fs.element_names().await? {
+            self.ensure_element(&bucket, &mut report).await?;
+            for rel in self.fs.sidecars(&bucket, since).await? {
+                report.sidecars_seen += 1;
+                self.reconcile_sidecar(&bucket, &rel, &mut report).await?;
+            }
+            for upload_id in self.fs.upload_dirs(&bucket).await? {
+                if self.store.get_upload(&upload_id).await?.is_none() {
+                    self.fs.remove_upload(&bucket, &upload_id).await?;
+                    report.uploads_removed += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Recreates a missing element row from the element's `element.json`.
+    async fn ensure_element(
+        &self,
+        bucket: &str,
+        report: &mut ReconcileReport,
+    ) -> Result<(), MaintenanceError> {
+        if self.store.get_element(bucket).await?.is_some() {
+            return Ok(());
+        }
+        let Some(json) = self.fs.read_element_json(bucket).await? else {
+            report
+                .broken
+                .push(format!("{bucket}: element directory without element.json"));
+            return Ok(());
+        };
+        let doc: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
+        let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let mode = text("mode")
+            .and_then(|m| m.parse::<Mode>().ok())
+            .unwrap_or(Mode::Edit);
+        let created = NewElement {
+            name: bucket.to_owned(),
+            mode,
+            backend: r#"{"kind":"local"}"#.into(),
+            capacity_bytes: doc.get("capacity_bytes").and_then(|v| v.as_i64()),
+            description: text("description"),
+            created_by: text("created_by").unwrap_or_else(|| "recovery".into()),
+        };
+        match self.store.create_element(&created).await {
+            Ok(_) => report.elements_created += 1,
+            Err(MetaError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    async fn reconcile_sidecar(
+        &self,
+        bucket: &str,
+        rel: &str,
+        report: &mut ReconcileReport,
+    ) -> Result<(), MaintenanceError> {
+        let attr = match self.fs.read_attr(bucket, rel).await {
+            Ok(a) => a,
+            Err(e @ (BackendError::InvalidAttr(_) | BackendError::NotFound(_))) => {
+                report.broken.push(format!("{bucket}/{rel}: {e}"));
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let data_rel = rel.trim_end_matches(".attr.json");
+        let len = self.fs.data_len(bucket, data_rel).await?;
+        if len != Some(attr.file_size) {
+            report.broken.push(format!(
+                "{bucket}/{data_rel}: data is {len:?} bytes, sidecar says {}",
+                attr.file_size
+            ));
+            return Ok(());
+        }
+        let rec = record_from_attr(bucket, data_rel, &attr);
+        match self.store.get_object(bucket, &rec.key).await? {
+            None => {
+                self.store.put_object(&rec).await?;
+                report.objects_indexed += 1;
+            }
+            Some(cur) if cur.file_id == rec.file_id => {
+                if cur == rec {
+                    report.objects_unchanged += 1;
+                } else {
+                    self.store.put_object(&rec).await?;
+                    report.rows_repaired += 1;
+                }
+            }
+            // File ids are UUIDv7: later writes sort later.
+            Some(cur) if rec.file_id > cur.file_id => {
+                if let Some(old) = self.store.put_object(&rec).await? {
+                    self.fs.delete(bucket, &old.storage_path).await?;
+                    report.superseded_removed += 1;
+                }
+                report.objects_indexed += 1;
+            }
+            Some(_) => {
+                self.fs.delete(bucket, data_rel).await?;
+                report.superseded_removed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-hashes every indexed object and looks for sidecars the index does not know.
+    pub async fn verify(&self) -> Result<VerifyReport, MaintenanceError> {
+        let mut report = VerifyReport::default();
+        for element in self.store.list_elements().await? {
+            let bucket = element.name;
+            let mut indexed = HashSet::new();
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .list_objects(
+                        &bucket,
+                        &ListQuery {
+                            after: after.clone(),
+                            max_keys: 1000,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                for entry in &page.entries {
+                    if let ListEntry::Object(o) = entry {
+                        indexed.insert(o.storage_path.clone());
+                        self.verify_object(o, &mut report).await?;
+                    }
+                }
+                if !page.truncated {
+                    break;
+                }
+                after = page.last_position().map(str::to_owned);
+            }
+            for rel in self.fs.sidecars(&bucket, None).await? {
+                let data_rel = rel.trim_end_matches(".attr.json");
+                if !indexed.contains(data_rel) {
+                    report.orphans.push(format!("{bucket}/{data_rel}"));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn verify_object(
+        &self,
+        o: &ObjectRecord,
+        report: &mut VerifyReport,
+    ) -> Result<(), MaintenanceError> {
+        report.objects_checked += 1;
+        let name = format!("{}/{}", o.bucket, o.key);
+        match self.fs.data_len(&o.bucket, &o.storage_path).await? {
+            None => report.missing.push(name),
+            Some(len) if i64::try_from(len).ok() != Some(o.size) => report.size_mismatch.push(name),
+            Some(len) => {
+                let d = self.fs.hash_file(&o.bucket, &o.storage_path).await?;
+                report.bytes_hashed += len;
+                if d.sha256_hex() != o.sha256 {
+                    report.checksum_mismatch.push(name);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,334 @@
+//! The index is a cache of the sidecars (DESIGN.md §3): start-up recovery after a crash,
+//! `artstore index rebuild` from the sidecars alone, and `artstore index verify`.
+
+mod common;
+use common::*;
+
+use std::process::Command;
+
+use aws_sdk_s3::primitives::ByteStream;
+
+fn bin() -> String {
+    std::env::var("ARTSTORE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_artstore").into())
+}
+
+/// Runs `artstore index <action>` against the server's data dir and database.
+fn index_cmd(srv: &Server, action: &str) -> (bool, serde_json::Value, String) {
+    let mut cmd = Command::new(bin());
+    cmd.arg("index")
+        .arg(action)
+        .arg("--data-dir")
+        .arg(srv.data_dir())
+        .env("ARTSTORE_LOG_FORMAT", "json")
+        .env_remove("ARTSTORE_DATABASE_URL");
+    if let Some(url) = srv.database_url() {
+        cmd.arg("--database-url").arg(url);
+    }
+    let out = cmd.output().expect("run artstore index");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.success(),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Everything a client can observe about a bucket's objects.
+async fn snapshot(c: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let listed = c
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list");
+    let mut out = Vec::new();
+    for o in listed.contents() {
+        let key = o.key().unwrap_or_default().to_owned();
+        let h = c
+            .head_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .expect("head");
+        let mut meta: Vec<_> = h
+            .metadata()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        meta.sort();
+        out.push(format!(
+            "{key} size={:?} etag={:?} type={:?} modified={:?} disposition={:?} meta={meta:?} list_etag={:?} list_modified={:?}",
+            h.content_length(),
+            h.e_tag(),
+            h.content_type(),
+            h.last_modified().map(|t| t.as_nanos()),
+            h.content_disposition(),
+            o.e_tag(),
+            o.last_modified().map(|t| t.as_nanos()),
+        ));
+    }
+    out
+}
+
+async fn fill(c: &aws_sdk_s3::Client, bucket: &str) {
+    c.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("bucket");
+    for (i, key) in ["a.txt", "dir/b.pdf", "dir/sub/c d+e.bin", "z"]
+        .iter()
+        .enumerate()
+    {
+        c.put_object()
+            .bucket(bucket)
+            .key(*key)
+            .body(ByteStream::from(pattern(1000 * (i + 1), i as u64)))
+            .content_type("application/x-test")
+            .content_disposition("attachment")
+            .metadata("doc-id", format!("{i}"))
+            .metadata("owner", "records")
+            .send()
+            .await
+            .expect("put");
+    }
+    // An overwrite leaves one current version on disk.
+    c.put_object()
+        .bucket(bucket)
+        .key("z")
+        .body(ByteStream::from_static(b"second version"))
+        .send()
+        .await
+        .expect("overwrite");
+    // A multipart object keeps its md5-of-md5s ETag through a rebuild.
+    let up = c
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key("multi.bin")
+        .metadata("kind", "multipart")
+        .send()
+        .await
+        .expect("create mpu");
+    let id = up.upload_id().unwrap_or_default().to_owned();
+    let mut parts = Vec::new();
+    for n in 1..=2 {
+        let p = c
+            .upload_part()
+            .bucket(bucket)
+            .key("multi.bin")
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(pattern(
+                if n == 1 { 5 << 20 } else { 1000 },
+                9,
+            )))
+            .send()
+            .await
+            .expect("part");
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .e_tag(p.e_tag().unwrap_or_default())
+                .build(),
+        );
+    }
+    c.complete_multipart_upload()
+        .bucket(bucket)
+        .key("multi.bin")
+        .upload_id(&id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("complete");
+}
+
+/// Throws the whole index away: the SQLite file, or every table of the PostgreSQL database.
+async fn delete_index(srv: &Server) {
+    match srv.database_url() {
+        None => {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(srv.data_dir().join(format!("artstore.db{suffix}")));
+            }
+        }
+        Some(url) => {
+            use sqlx::Connection as _;
+            sqlx::any::install_default_drivers();
+            let mut c = sqlx::AnyConnection::connect(&url).await.expect("connect");
+            sqlx::query("DROP SCHEMA public CASCADE")
+                .execute(&mut c)
+                .await
+                .expect("drop schema");
+            sqlx::query("CREATE SCHEMA public")
+                .execute(&mut c)
+                .await
+                .expect("create schema");
+        }
+    }
+}
+
+storage_test!(index_rebuild_reproduces_every_object, |srv| async move {
+    let mut srv = srv;
+    let c = srv.client();
+    fill(&c, "rebuild").await;
+    let before = snapshot(&c, "rebuild").await;
+    assert_eq!(before.len(), 5);
+    let disk_before = srv.objects_on_disk("rebuild").len();
+
+    assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+    delete_index(&srv).await;
+    let (ok, report, err) = index_cmd(&srv, "rebuild");
+    assert!(ok, "rebuild failed: {err}");
+    assert_eq!(report["elements_created"], 1, "{report}");
+    assert_eq!(report["objects_indexed"], 5, "{report}");
+    assert_eq!(
+        report["broken"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+
+    srv.restart().await;
+    let c = srv.client();
+    assert_eq!(
+        snapshot(&c, "rebuild").await,
+        before,
+        "every object, ETag and attribute is back"
+    );
+    assert_eq!(srv.objects_on_disk("rebuild").len(), disk_before);
+    // Data is intact, and verify agrees with the rebuilt index.
+    assert_object(&srv, "rebuild", "dir/b.pdf", &pattern(2000, 1)).await;
+    srv.stop();
+    let (ok, report, err) = index_cmd(&srv, "verify");
+    assert!(ok, "verify after rebuild: {report} {err}");
+    assert_eq!(report["objects_checked"], 5);
+});
+
+storage_test!(index_verify_reports_damage, |srv| async move {
+    let mut srv = srv;
+    let c = srv.client();
+    fill(&c, "verify").await;
+    srv.stop();
+    let (ok, report, _) = index_cmd(&srv, "verify");
+    assert!(ok, "a healthy store verifies clean: {report}");
+
+    // Bit rot in one file, another file lost, and a stray sidecar.
+    let rotten = srv
+        .object_on_disk("verify", "a.txt")
+        .expect("a.txt on disk");
+    let mut bytes = std::fs::read(&rotten.data).expect("read");
+    bytes[10] ^= 0xff;
+    std::fs::write(&rotten.data, &bytes).expect("write");
+    let lost = srv
+        .object_on_disk("verify", "dir/b.pdf")
+        .expect("b on disk");
+    std::fs::remove_file(&lost.data).expect("remove");
+    let orphan = lost
+        .attr
+        .with_file_name("stray_admin_20260101T000000_x.txt.attr.json");
+    std::fs::copy(&lost.attr, &orphan).expect("copy sidecar");
+
+    let (ok, report, _) = index_cmd(&srv, "verify");
+    assert!(!ok, "damage makes verify fail");
+    assert_eq!(
+        report["checksum_mismatch"],
+        serde_json::json!(["verify/a.txt"])
+    );
+    assert_eq!(report["missing"], serde_json::json!(["verify/dir/b.pdf"]));
+    assert_eq!(
+        report["orphans"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+});
+
+storage_test!(start_up_recovers_from_a_crash, |srv| async move {
+    let mut srv = srv;
+    let c = srv.client();
+    c.create_bucket()
+        .bucket("crash")
+        .send()
+        .await
+        .expect("bucket");
+    c.put_object()
+        .bucket("crash")
+        .key("kept.txt")
+        .body(ByteStream::from_static(b"kept"))
+        .send()
+        .await
+        .expect("put");
+    let up = c
+        .create_multipart_upload()
+        .bucket("crash")
+        .key("pending")
+        .send()
+        .await
+        .expect("mpu");
+    srv.kill9();
+
+    // What a crash can leave: a temp file, a committed object whose index row was never
+    // written, files of a version the index already replaced, parts of a forgotten upload.
+    let kept = srv
+        .object_on_disk("crash", "kept.txt")
+        .expect("kept on disk");
+    let dir = kept.data.parent().expect("hour dir").to_path_buf();
+    std::fs::write(dir.join(".tmp-0000"), b"partial").expect("temp");
+    let rolled_id = "ffffffff-ffff-7fff-bfff-ffffffffffff";
+    let mut attr = kept.json.clone();
+    let rolled_name = format!("lost_admin_20260101T000000_{rolled_id}.txt");
+    attr["key"] = "lost-ack.txt".into();
+    attr["file_id"] = rolled_id.into();
+    attr["storage_filename"] = rolled_name.clone().into();
+    std::fs::write(dir.join(&rolled_name), b"kept").expect("data");
+    std::fs::write(
+        dir.join(format!("{rolled_name}.attr.json")),
+        serde_json::to_vec_pretty(&attr).expect("json"),
+    )
+    .expect("sidecar");
+    let old_id = "00000000-0000-7000-8000-000000000000";
+    let old_name = format!("kept_admin_20200101T000000_{old_id}.txt");
+    let mut old = kept.json.clone();
+    old["file_id"] = old_id.into();
+    old["storage_filename"] = old_name.clone().into();
+    std::fs::write(dir.join(&old_name), b"kept").expect("old data");
+    std::fs::write(
+        dir.join(format!("{old_name}.attr.json")),
+        serde_json::to_vec_pretty(&old).expect("json"),
+    )
+    .expect("old sidecar");
+    let parts = srv
+        .data_dir()
+        .join("elements/crash/.multipart/forgotten-upload");
+    std::fs::create_dir_all(&parts).expect("parts dir");
+    std::fs::write(parts.join("1"), b"part").expect("part");
+
+    srv.restart().await;
+    let c = srv.client();
+    let got = c
+        .get_object()
+        .bucket("crash")
+        .key("lost-ack.txt")
+        .send()
+        .await
+        .expect("rolled forward");
+    assert_eq!(got.body.collect().await.expect("body").to_vec(), b"kept");
+    assert_object(&srv, "crash", "kept.txt", b"kept").await;
+    assert!(!dir.join(&old_name).exists(), "superseded data removed");
+    assert!(!dir.join(format!("{old_name}.attr.json")).exists());
+    assert!(!dir.join(".tmp-0000").exists(), "temp file removed");
+    assert!(!parts.exists(), "parts of an unknown upload removed");
+    // The upload that is still in the index survives recovery.
+    c.abort_multipart_upload()
+        .bucket("crash")
+        .key("pending")
+        .upload_id(up.upload_id().unwrap_or_default())
+        .send()
+        .await
+        .expect("pending upload still known");
+    assert!(srv.logs().contains("recovered from an unclean stop"));
+});
