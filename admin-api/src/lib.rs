@@ -1,7 +1,19 @@
 //! ArtStore's admin REST API. For now: the health probes; accounts, elements, tokens and
 //! search follow (DESIGN.md §6).
 
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod elements;
+pub mod error;
+pub mod keys;
 pub mod maintenance;
+mod query;
+pub mod ratelimit;
+pub mod sigv4;
+pub mod tokens;
+
+use std::sync::Arc;
 
 use artstore_metadata::Store;
 use axum::extract::State;
@@ -13,13 +25,27 @@ use serde_json::{Value, json};
 #[derive(Clone)]
 pub struct AdminState {
     pub store: Store,
+    /// Token signing keys (issue, verify, JWKS).
+    pub keys: Arc<keys::KeyRing>,
+    /// Per-account request limits (shared with the S3 endpoint) and token-endpoint limits.
+    pub limiter: Arc<ratelimit::RateLimiter>,
+    /// The local backend: element directories, element.json and sidecars.
+    pub fs: artstore_backends::LocalFs,
 }
 
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .with_state(state)
+        .merge(tokens::routes())
+        .merge(accounts::routes())
+        .merge(audit::routes())
+        .merge(elements::routes())
+        .with_state(state.clone())
+        // Outermost last: request id for every response (errors carry it in their body).
+        .layer(axum::middleware::from_fn(sigv4::body_digest))
+        .layer(axum::extract::DefaultBodyLimit::max(sigv4::MAX_SIGNED_BODY))
+        .layer(axum::middleware::from_fn_with_state(state, request_ctx))
 }
 
 async fn live() -> Json<Value> {
@@ -41,4 +67,65 @@ async fn ready(State(st): State<AdminState>) -> (StatusCode, Json<Value>) {
             )
         }
     }
+}
+
+/// Gives every admin request an id (in `x-request-id` and in JSON error bodies) and its
+/// client address, and records refused requests (401/403) in the audit log.
+async fn request_ctx(
+    State(st): State<AdminState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
+    let source = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let target = format!("{} {}", req.method(), req.uri().path());
+    let ctx = Arc::new(error::RequestCtx {
+        id: id.clone(),
+        source,
+        actor: std::sync::Mutex::new(None),
+    });
+    let mut resp = error::REQUEST_CTX
+        .scope(ctx.clone(), async {
+            let resp = next.run(req).await;
+            let status = resp.status();
+            // The token endpoint audits its own refusals, with the client id. Refused and failed
+            // admin requests are audited here; handlers audit their successful actions.
+            if status.as_u16() >= 400 && !target.ends_with("/api/v1/auth/token") {
+                let denied = matches!(status.as_u16(), 401 | 403 | 429);
+                let actor = ctx.actor.lock().ok().and_then(|a| a.clone());
+                audit::record(
+                    &st,
+                    actor.as_ref(),
+                    if denied {
+                        "admin.denied"
+                    } else {
+                        "admin.rejected"
+                    },
+                    Some(&target),
+                    if denied { "denied" } else { "failure" },
+                    Some(format!("HTTP {}", status.as_u16())),
+                )
+                .await;
+            }
+            resp
+        })
+        .await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use artstore_admin::ratelimit::RateLimiter;
 use artstore_metadata::{Account, AccountStatus, Identity, Store};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
@@ -18,6 +19,8 @@ const CACHE_TTL: Duration = Duration::from_millis(500);
 pub struct Accounts {
     store: Store,
     cache: Mutex<HashMap<String, (Instant, Option<Account>)>>,
+    /// Per-account request limits, shared with the admin API.
+    limiter: Arc<RateLimiter>,
 }
 
 impl Accounts {
@@ -25,6 +28,7 @@ impl Accounts {
         Arc::new(Accounts {
             store,
             cache: Mutex::new(HashMap::new()),
+            limiter: Arc::new(RateLimiter::new()),
         })
     }
 
@@ -50,6 +54,23 @@ impl Accounts {
             cache.insert(client_id.to_owned(), (Instant::now(), acc.clone()));
         }
         Ok(acc)
+    }
+
+    pub fn limiter(&self) -> Arc<RateLimiter> {
+        self.limiter.clone()
+    }
+
+    /// Counts one request against the account's `rate_limit`: `SlowDown` (503) when exhausted.
+    pub fn limit(&self, acc: &Account) -> S3Result<()> {
+        match acc.rate_limit {
+            Some(per_min) => self.limiter.check(&acc.id, per_min).map_err(|wait| {
+                s3_error!(
+                    SlowDown,
+                    "rate limit of {per_min} requests/minute exceeded; retry in {wait} s"
+                )
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The account if it may act now, or the S3 error that says why not.
@@ -101,6 +122,7 @@ impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         if let Some(creds) = cx.credentials() {
             let acc = self.0.active(&creds.access_key).await?;
+            self.0.limit(&acc)?;
             cx.extensions_mut().insert(acc.identity());
             return Ok(());
         }

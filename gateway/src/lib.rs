@@ -1,11 +1,15 @@
 //! ArtStore's S3 gateway: the S3 protocol over the index and the backends, request
 //! authentication, and the wiring of the `artstore` binary.
 
+pub mod account_cli;
 pub mod auth;
+pub mod bearer;
 pub mod bootstrap;
 pub mod config;
+pub mod element_cli;
 pub mod host;
 pub mod logging;
+pub mod policy;
 pub mod recovery;
 pub mod s3;
 pub mod server;

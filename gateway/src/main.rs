@@ -22,6 +22,21 @@ enum Command {
         #[command(subcommand)]
         action: IndexAction,
     },
+    /// Manage service accounts (works while the server runs).
+    Account {
+        #[command(subcommand)]
+        action: artstore_gateway::account_cli::AccountAction,
+    },
+    /// Manage token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: artstore_gateway::account_cli::KeysAction,
+    },
+    /// Manage storage elements (buckets) and their modes.
+    Element {
+        #[command(subcommand)]
+        action: artstore_gateway::element_cli::ElementAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -59,6 +74,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Index {
             action: IndexAction::Rebuild(a) | IndexAction::Verify(a),
         } => a,
+        Command::Element { action } => action.common(),
+        Command::Account { action } => action.common(),
+        Command::Keys { action } => action.common(),
     };
     logging::init(Settings::log_format_hint(args).as_deref());
     let settings = Settings::resolve(args)?;
@@ -68,6 +86,11 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
         }),
         Command::Index { action } => index(action, &settings).await,
+        Command::Element { action } => artstore_gateway::element_cli::run(action, &settings).await,
+        Command::Account { action } => artstore_gateway::account_cli::run(action, &settings).await,
+        Command::Keys { action } => {
+            artstore_gateway::account_cli::run_keys(action, &settings).await
+        }
     };
     if let Err(e) = &result {
         tracing::error!(error = format!("{e:#}"), "artstore failed");

@@ -12,6 +12,7 @@ use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 
 use crate::auth::{Access, Accounts, DbAuth};
+use crate::bearer::Bearer;
 use crate::bootstrap;
 use crate::config::Settings;
 use crate::host::ArtHost;
@@ -23,11 +24,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let fs = LocalFs::new(settings.data_dir.join("elements"));
     crate::recovery::recover(&store, &fs, &settings.data_dir).await?;
 
-    let gateway = Gateway::new(store.clone(), fs, settings.region.clone());
+    let gateway = Gateway::new(store.clone(), fs.clone(), settings.region.clone());
     let accounts = Accounts::new(store.clone());
+    let keys = artstore_admin::keys::KeyRing::open(store.clone())
+        .await
+        .context("cannot load token signing keys")?;
+    let bearer = Bearer::new(keys.clone(), accounts.clone(), store.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(DbAuth(accounts.clone()));
-    builder.set_access(Access(accounts));
+    builder.set_access(Access(accounts.clone()));
     builder.set_host(ArtHost::new(settings.s3_domain.as_deref()));
     let s3 = builder.build();
 
@@ -47,17 +52,23 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let admin = artstore_admin::router(artstore_admin::AdminState {
         store: store.clone(),
+        keys: keys.clone(),
+        limiter: accounts.limiter(),
+        fs: fs.clone(),
     });
     let mut admin_stop = stop_rx.clone();
     let admin_task = tokio::spawn(async move {
-        axum::serve(admin_listener, admin)
-            .with_graceful_shutdown(async move {
-                let _ = admin_stop.wait_for(|s| *s).await;
-            })
-            .await
+        axum::serve(
+            admin_listener,
+            admin.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = admin_stop.wait_for(|s| *s).await;
+        })
+        .await
     });
 
-    let s3_task = tokio::spawn(serve_s3(s3_listener, s3, stop_rx));
+    let s3_task = tokio::spawn(serve_s3(s3_listener, s3, bearer, stop_rx));
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop_tx.send(true);
@@ -72,6 +83,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn serve_s3(
     listener: TcpListener,
     svc: s3s::service::S3Service,
+    bearer: Arc<Bearer>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let conn = auto::Builder::new(TokioExecutor::new());
@@ -92,10 +104,12 @@ async fn serve_s3(
         // Without it a small response waits ~40 ms for the client's delayed ACK.
         let _ = sock.set_nodelay(true);
         let svc = svc.clone();
+        let bearer = bearer.clone();
         let service =
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let svc = svc.clone();
-                async move { handle(&svc, req, peer).await }
+                let bearer = bearer.clone();
+                async move { handle(&svc, &bearer, req, peer).await }
             });
         let c = conn
             .serve_connection(TokioIo::new(sock), service)
@@ -114,6 +128,7 @@ async fn serve_s3(
 /// that fits its outcome (client errors are not server errors).
 async fn handle(
     svc: &s3s::service::S3Service,
+    bearer: &Bearer,
     req: http::Request<hyper::body::Incoming>,
     peer: std::net::SocketAddr,
 ) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
@@ -122,7 +137,12 @@ async fn handle(
     let path = req.uri().path().to_owned();
     let start = Instant::now();
     let (expects_continue, empty_body) = expect_continue(req.headers());
-    let mut resp = match crate::s3::verify_control_body(req.map(s3s::Body::from)).await {
+    let who = caller_hint(req.headers());
+    let checked = match bearer.apply(req).await {
+        Ok(req) => crate::s3::verify_control_body(req.map(s3s::Body::from)).await,
+        Err(e) => Err(e),
+    };
+    let mut resp = match checked {
         Ok(req) => svc.call(req).await?,
         Err(e) => e
             .to_http_response()
@@ -144,6 +164,18 @@ async fn handle(
         );
     }
     let status = resp.status().as_u16();
+    if status == 401 || status == 403 {
+        bearer.audit_denied(artstore_metadata::AuditEvent {
+            actor_name: who,
+            action: "s3.denied".into(),
+            target: Some(format!("{method} {path}")),
+            outcome: "denied".into(),
+            source: Some(peer.ip().to_string()),
+            request_id: Some(id.clone()),
+            detail: Some(format!("HTTP {status}")),
+            ..Default::default()
+        });
+    }
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     if status >= 500 {
         tracing::error!(request_id = %id, %method, %path, status, ms, %peer, "request failed");
@@ -153,6 +185,17 @@ async fn handle(
         tracing::debug!(request_id = %id, %method, %path, status, ms, "request");
     }
     Ok(resp)
+}
+
+/// Who a request claims to be, for the audit log: the SigV4 access key or "bearer".
+fn caller_hint(h: &http::HeaderMap) -> Option<String> {
+    let v = h.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some((_, rest)) = v.split_once("Credential=") {
+        return rest.split('/').next().map(str::to_owned);
+    }
+    v.get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+        .map(|_| "bearer token".to_owned())
 }
 
 /// s3s writes no `<RequestId>` into error documents, and no `<Message>` for some codes;

@@ -118,3 +118,187 @@ impl Store {
         Ok(())
     }
 }
+
+/// Filters and page of an account listing.
+#[derive(Debug, Clone, Default)]
+pub struct AccountQuery {
+    pub role: Option<String>,
+    pub status: Option<String>,
+    /// Substring of the name.
+    pub name: Option<String>,
+    /// Page size (1..=1000).
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Fields of an account an update may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountUpdate {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub role: Option<String>,
+    pub rate_limit: Option<Option<i64>>,
+    pub status: Option<AccountStatus>,
+    pub secret_expires_ms: Option<Option<i64>>,
+}
+
+impl Store {
+    /// Accounts matching the filters (deleted ones only when asked for by status), by name.
+    /// Returns the page and the total count.
+    pub async fn list_accounts(&self, q: &AccountQuery) -> Result<(Vec<Account>, i64), MetaError> {
+        let mut cond = String::from(" WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(role) = &q.role {
+            binds.push(role.clone());
+            cond.push_str(&format!(" AND role = ${}", binds.len()));
+        }
+        match &q.status {
+            Some(status) => {
+                binds.push(status.clone());
+                cond.push_str(&format!(" AND status = ${}", binds.len()));
+            }
+            None => cond.push_str(" AND status <> 'deleted'"),
+        }
+        if let Some(name) = &q.name {
+            binds.push(format!("%{}%", name.to_lowercase()));
+            cond.push_str(&format!(" AND LOWER(name) LIKE ${}", binds.len()));
+        }
+        let count_sql = format!("SELECT COUNT(*) AS n FROM service_accounts{cond}");
+        let mut count = // Only fixed column names, `$N` placeholders and integers are spliced in; values are bound.
+        sqlx::query(sqlx::AssertSqlSafe(count_sql));
+        for b in &binds {
+            count = count.bind(b.clone());
+        }
+        let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
+        let sql = format!(
+            "SELECT {} FROM service_accounts{cond} ORDER BY name LIMIT {} OFFSET {}",
+            account_cols!(),
+            q.limit.clamp(1, 1000),
+            q.offset.max(0)
+        );
+        let mut query = // Only fixed column names, `$N` placeholders and integers are spliced in; values are bound.
+        sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in &binds {
+            query = query.bind(b.clone());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(|r| self.account_from_row(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((items, total))
+    }
+
+    /// Applies an update; `NotFound` for unknown ids, `AlreadyExists` for a taken name.
+    pub async fn update_account(&self, id: &str, u: &AccountUpdate) -> Result<Account, MetaError> {
+        let Some(cur) = self.account_by_id(id).await? else {
+            return Err(MetaError::NotFound(format!("service account '{id}'")));
+        };
+        let name = u.name.clone().unwrap_or(cur.name);
+        let description = u.description.clone().unwrap_or(cur.description);
+        let role = u.role.clone().unwrap_or(cur.role);
+        let rate_limit = u.rate_limit.unwrap_or(cur.rate_limit);
+        let status = u.status.unwrap_or(cur.status);
+        let expires = u.secret_expires_ms.unwrap_or(cur.secret_expires_ms);
+        let res = sqlx::query(
+            "UPDATE service_accounts SET name = $2, description = $3, role = $4, rate_limit = $5, status = $6, secret_expires_ms = $7, updated_ms = $8 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&name)
+        .bind(description)
+        .bind(role)
+        .bind(rate_limit)
+        .bind(status.as_str())
+        .bind(expires)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(MetaError::AlreadyExists(format!(
+                    "service account '{name}'"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.account_by_id(id)
+            .await?
+            .ok_or_else(|| MetaError::NotFound(format!("service account '{id}'")))
+    }
+
+    /// Replaces the secret and its expiry.
+    pub async fn rotate_account_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        expires_ms: Option<i64>,
+    ) -> Result<(), MetaError> {
+        let sealed = self.secrets.seal(secret)?;
+        let res = sqlx::query(
+            "UPDATE service_accounts SET secret_enc = $2, secret_expires_ms = $3, updated_ms = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(sealed)
+        .bind(expires_ms)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(MetaError::NotFound(format!("service account '{id}'")));
+        }
+        Ok(())
+    }
+
+    /// The account's bucket grants as (bucket, access), by bucket. No grants = every bucket.
+    pub async fn grants_for(&self, account_id: &str) -> Result<Vec<(String, String)>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT bucket, access FROM bucket_grants WHERE account_id = $1 ORDER BY bucket",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("bucket")?, r.try_get("access")?)))
+            .collect()
+    }
+
+    /// Replaces all of the account's grants at once.
+    pub async fn set_grants(
+        &self,
+        account_id: &str,
+        grants: &[(String, String)],
+    ) -> Result<(), MetaError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM bucket_grants WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        for (bucket, access) in grants {
+            sqlx::query(
+                "INSERT INTO bucket_grants (account_id, bucket, access) VALUES ($1, $2, $3)",
+            )
+            .bind(account_id)
+            .bind(bucket)
+            .bind(access)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn account_by_name(&self, name: &str) -> Result<Option<Account>, MetaError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_cols!(),
+            " FROM service_accounts WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(|r| self.account_from_row(r)).transpose()
+    }
+}

@@ -121,11 +121,327 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM bucket_policies WHERE bucket = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM storage_elements WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Mode transitions an element may make (DESIGN.md §2): `rw → ro`, `ro → ar`, `ro → rw`
+/// (the last one only with an explicit confirmation). `edit` never changes, nothing becomes
+/// `edit`, and `ar` is terminal.
+pub fn allowed_targets(from: Mode) -> &'static [Mode] {
+    match from {
+        Mode::Rw => &[Mode::Ro],
+        Mode::Ro => &[Mode::Ar, Mode::Rw],
+        Mode::Edit | Mode::Ar => &[],
+    }
+}
+
+/// Why a mode change was refused; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ModeChangeError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("storage element '{element}' cannot change from mode {from} to {to}: {}", allowed_text(*.from))]
+    Illegal {
+        element: String,
+        from: Mode,
+        to: Mode,
+        allowed: Vec<Mode>,
+    },
+    #[error(
+        "storage element '{element}': changing mode ro back to rw makes its objects writable again and needs \"confirm\": true"
+    )]
+    ConfirmRequired { element: String },
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+}
+
+fn allowed_text(from: Mode) -> String {
+    let targets = allowed_targets(from);
+    if targets.is_empty() {
+        format!("mode {from} is final, no transition is allowed")
+    } else {
+        let list: Vec<&str> = targets.iter().map(|m| m.as_str()).collect();
+        format!("from {from} the allowed targets are: {}", list.join(", "))
+    }
+}
+
+/// One recorded mode change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModeChange {
+    pub id: String,
+    pub element: String,
+    pub from: Mode,
+    pub to: Mode,
+    pub changed_by: String,
+    pub reason: Option<String>,
+    pub changed_ms: i64,
+}
+
+impl From<sqlx::Error> for ModeChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        ModeChangeError::Meta(MetaError::Db(e))
+    }
+}
+
+impl Element {
+    /// The element's `element.json` document (the self-description kept in its directory).
+    pub fn element_json(&self) -> Vec<u8> {
+        let rfc = |ms: i64| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+        };
+        let doc = serde_json::json!({
+            "name": self.name,
+            "mode": self.mode.as_str(),
+            "description": self.description,
+            "capacity_bytes": self.capacity_bytes,
+            "created": rfc(self.created_ms),
+            "created_by": self.created_by,
+            "last_mode_change": self.mode_changed_ms.and_then(rfc),
+        });
+        serde_json::to_vec_pretty(&doc).unwrap_or_default()
+    }
+}
+
+impl Store {
+    /// Changes an element's mode if the transition is allowed, recording who, when and why.
+    pub async fn change_mode(
+        &self,
+        name: &str,
+        to: Mode,
+        changed_by: &str,
+        reason: Option<&str>,
+        confirm: bool,
+    ) -> Result<(Element, ModeChange), ModeChangeError> {
+        let mut tx = self.begin_write().await?;
+        let lock = match self.kind() {
+            crate::DbKind::Postgres => {
+                "SELECT mode FROM storage_elements WHERE name = $1 FOR UPDATE"
+            }
+            crate::DbKind::Sqlite => "SELECT mode FROM storage_elements WHERE name = $1",
+        };
+        let row = sqlx::query(lock)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(ModeChangeError::NotFound(format!(
+                "storage element '{name}'"
+            )));
+        };
+        let from: String = row.try_get("mode")?;
+        let from: Mode = from.parse().map_err(MetaError::corrupt)?;
+        if !allowed_targets(from).contains(&to) {
+            return Err(ModeChangeError::Illegal {
+                element: name.to_owned(),
+                from,
+                to,
+                allowed: allowed_targets(from).to_vec(),
+            });
+        }
+        if from == Mode::Ro && to == Mode::Rw && !confirm {
+            return Err(ModeChangeError::ConfirmRequired {
+                element: name.to_owned(),
+            });
+        }
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE storage_elements SET mode = $2, mode_changed_ms = $3, updated_ms = $3 WHERE name = $1",
+        )
+        .bind(name)
+        .bind(to.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let change = ModeChange {
+            id: uuid::Uuid::now_v7().to_string(),
+            element: name.to_owned(),
+            from,
+            to,
+            changed_by: changed_by.to_owned(),
+            reason: reason.map(str::to_owned),
+            changed_ms: now,
+        };
+        sqlx::query(
+            "INSERT INTO mode_changes (id, element, from_mode, to_mode, changed_by, reason, changed_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&change.id)
+        .bind(&change.element)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(&change.changed_by)
+        .bind(&change.reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let el = self
+            .get_element(name)
+            .await?
+            .ok_or_else(|| ModeChangeError::NotFound(format!("storage element '{name}'")))?;
+        Ok((el, change))
+    }
+
+    /// Every mode change of an element, oldest first.
+    pub async fn mode_history(&self, name: &str) -> Result<Vec<ModeChange>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT id, element, from_mode, to_mode, changed_by, reason, changed_ms FROM mode_changes WHERE element = $1 ORDER BY changed_ms, id",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let from: String = r.try_get("from_mode")?;
+                let to: String = r.try_get("to_mode")?;
+                Ok(ModeChange {
+                    id: r.try_get("id")?,
+                    element: r.try_get("element")?,
+                    from: from.parse().map_err(MetaError::corrupt)?,
+                    to: to.parse().map_err(MetaError::corrupt)?,
+                    changed_by: r.try_get("changed_by")?,
+                    reason: r.try_get("reason")?,
+                    changed_ms: r.try_get("changed_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The stored bucket policy document, if one was set.
+    pub async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, MetaError> {
+        let row = sqlx::query("SELECT document FROM bucket_policies WHERE bucket = $1")
+            .bind(bucket)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get("document").map_err(MetaError::from))
+            .transpose()
+    }
+
+    pub async fn put_bucket_policy(
+        &self,
+        bucket: &str,
+        document: &str,
+        updated_by: &str,
+    ) -> Result<(), MetaError> {
+        sqlx::query(
+            "INSERT INTO bucket_policies (bucket, document, updated_by, updated_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (bucket) DO UPDATE SET document = excluded.document, updated_by = excluded.updated_by, updated_ms = excluded.updated_ms",
+        )
+        .bind(bucket)
+        .bind(document)
+        .bind(updated_by)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes the bucket policy; whether there was one.
+    pub async fn delete_bucket_policy(&self, bucket: &str) -> Result<bool, MetaError> {
+        let res = sqlx::query("DELETE FROM bucket_policies WHERE bucket = $1")
+            .bind(bucket)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+}
+
+/// Why an element update was refused; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ElementUpdateError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error(
+        "capacity_bytes {capacity} is below the {used} bytes storage element '{element}' already holds"
+    )]
+    QuotaBelowUsage {
+        element: String,
+        capacity: i64,
+        used: i64,
+    },
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+}
+
+impl From<sqlx::Error> for ElementUpdateError {
+    fn from(e: sqlx::Error) -> Self {
+        ElementUpdateError::Meta(MetaError::Db(e))
+    }
+}
+
+impl Store {
+    /// Sets description and/or quota (`Some(None)` clears). A quota below the current usage
+    /// is refused, checked in the same transaction as the write.
+    pub async fn update_element(
+        &self,
+        name: &str,
+        description: Option<Option<String>>,
+        capacity_bytes: Option<Option<i64>>,
+    ) -> Result<Element, ElementUpdateError> {
+        let mut tx = self.begin_write().await?;
+        let lock = match self.kind() {
+            crate::DbKind::Postgres => {
+                "SELECT used_bytes FROM storage_elements WHERE name = $1 FOR UPDATE"
+            }
+            crate::DbKind::Sqlite => "SELECT used_bytes FROM storage_elements WHERE name = $1",
+        };
+        let Some(row) = sqlx::query(lock)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Err(ElementUpdateError::NotFound(format!(
+                "storage element '{name}'"
+            )));
+        };
+        let used: i64 = row.try_get("used_bytes")?;
+        let now = now_ms();
+        if let Some(cap) = capacity_bytes {
+            if let Some(c) = cap
+                && c < used
+            {
+                return Err(ElementUpdateError::QuotaBelowUsage {
+                    element: name.to_owned(),
+                    capacity: c,
+                    used,
+                });
+            }
+            sqlx::query(
+                "UPDATE storage_elements SET capacity_bytes = $2, updated_ms = $3 WHERE name = $1",
+            )
+            .bind(name)
+            .bind(cap)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(d) = description {
+            sqlx::query(
+                "UPDATE storage_elements SET description = $2, updated_ms = $3 WHERE name = $1",
+            )
+            .bind(name)
+            .bind(d)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.get_element(name)
+            .await?
+            .ok_or_else(|| ElementUpdateError::NotFound(format!("storage element '{name}'")))
     }
 }

@@ -12,6 +12,15 @@ pub enum MetaError {
     NotFound(String),
     #[error("storage element '{0}' is not empty")]
     NotEmpty(String),
+    #[error(
+        "storage element '{element}' is full: {used} of {capacity} bytes used, {needed} more needed"
+    )]
+    QuotaExceeded {
+        element: String,
+        capacity: i64,
+        used: i64,
+        needed: i64,
+    },
     #[error("corrupt index row: {0}")]
     Corrupt(String),
     #[error("secret encryption failed: {0}")]

@@ -5,18 +5,23 @@
 //! crates (modes, roles, identities) live here too.
 
 mod accounts;
+mod audit;
 mod db;
 mod elements;
 mod error;
+mod keys;
 mod list;
 mod model;
 mod multipart;
 mod objects;
 mod secret;
 
+pub use accounts::{AccountQuery, AccountUpdate};
+pub use audit::{AuditEvent, AuditQuery};
 pub use db::{DbKind, Store};
-pub use elements::NewElement;
+pub use elements::{ElementUpdateError, ModeChange, ModeChangeError, NewElement, allowed_targets};
 pub use error::MetaError;
+pub use keys::SigningKey;
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use model::*;
 pub use secret::{MasterKey, SecretBox};

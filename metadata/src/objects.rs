@@ -158,8 +158,11 @@ async fn adjust_usage(
     count: i64,
     now: i64,
 ) -> Result<(), MetaError> {
-    sqlx::query(
-        "UPDATE storage_elements SET used_bytes = used_bytes + $2, object_count = object_count + $3, updated_ms = $4 WHERE name = $1",
+    // The quota is checked in the same statement that moves the counter, so concurrent
+    // writers cannot overshoot it together (the row lock serialises them).
+    let res = sqlx::query(
+        "UPDATE storage_elements SET used_bytes = used_bytes + $2, object_count = object_count + $3, updated_ms = $4 \
+         WHERE name = $1 AND ($2 <= 0 OR capacity_bytes IS NULL OR used_bytes + $2 <= capacity_bytes)",
     )
     .bind(bucket)
     .bind(bytes)
@@ -167,5 +170,21 @@ async fn adjust_usage(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    if res.rows_affected() == 0 {
+        let row =
+            sqlx::query("SELECT capacity_bytes, used_bytes FROM storage_elements WHERE name = $1")
+                .bind(bucket)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some(row) = row {
+            let capacity: Option<i64> = row.try_get("capacity_bytes")?;
+            return Err(MetaError::QuotaExceeded {
+                element: bucket.to_owned(),
+                capacity: capacity.unwrap_or_default(),
+                used: row.try_get("used_bytes")?,
+                needed: bytes,
+            });
+        }
+    }
     Ok(())
 }

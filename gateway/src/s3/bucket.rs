@@ -7,6 +7,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::object::owner_full_control;
 use super::record::timestamp;
 use super::{Gateway, errors, identity, owner};
+use crate::policy::{Action, Facts};
 
 fn element_json(name: &str, mode: Mode, created_by: &str) -> Vec<u8> {
     let doc = serde_json::json!({
@@ -36,7 +37,7 @@ pub(crate) async fn list_buckets(
     gw: &Gateway,
     req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
-    let who = identity(&req)?;
+    let principal = gw.principal(&req).await?;
     let prefix = req.input.prefix.clone().unwrap_or_default();
     let buckets = gw
         .store
@@ -44,7 +45,7 @@ pub(crate) async fn list_buckets(
         .await
         .map_err(errors::meta)?
         .into_iter()
-        .filter(|e| e.name.starts_with(&prefix))
+        .filter(|e| e.name.starts_with(&prefix) && principal.can_see(&e.name))
         .map(|e| Bucket {
             name: Some(e.name),
             creation_date: Some(timestamp(e.created_ms)),
@@ -53,7 +54,7 @@ pub(crate) async fn list_buckets(
         .collect();
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
-        owner: Some(owner(&who)),
+        owner: Some(owner(&principal.identity)),
         prefix: req.input.prefix.clone(),
         continuation_token: None,
     }))
@@ -63,7 +64,9 @@ pub(crate) async fn create_bucket(
     gw: &Gateway,
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
-    let who = identity(&req)?;
+    let principal = gw.principal(&req).await?;
+    crate::policy::may_create_bucket(&principal)?;
+    let who = principal.identity;
     let bucket = &req.input.bucket;
     if let Some(loc) = req
         .input
@@ -126,7 +129,9 @@ pub(crate) async fn head_bucket(
     gw: &Gateway,
     req: S3Request<HeadBucketInput>,
 ) -> S3Result<S3Response<HeadBucketOutput>> {
-    gw.element(&req.input.bucket).await?;
+    gw.access(&req, &req.input.bucket)
+        .await?
+        .check(Action::ListBucket, Facts::default())?;
     Ok(S3Response::new(HeadBucketOutput {
         bucket_region: Some(gw.region.clone()),
         ..Default::default()
@@ -138,7 +143,9 @@ pub(crate) async fn delete_bucket(
     req: S3Request<DeleteBucketInput>,
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
     let bucket = &req.input.bucket;
-    gw.element(bucket).await?;
+    gw.access(&req, bucket)
+        .await?
+        .check(Action::DeleteBucket, Facts::default())?;
     match gw.store.delete_element(bucket).await {
         Ok(()) => {}
         Err(MetaError::NotEmpty(_)) => {
@@ -167,7 +174,9 @@ pub(crate) async fn get_bucket_location(
     gw: &Gateway,
     req: S3Request<GetBucketLocationInput>,
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-    gw.element(&req.input.bucket).await?;
+    gw.access(&req, &req.input.bucket)
+        .await?
+        .check(Action::ListBucket, Facts::default())?;
     // us-east-1 is reported as an empty constraint, as AWS does.
     let location_constraint =
         (gw.region != "us-east-1").then(|| BucketLocationConstraint::from(gw.region.clone()));
@@ -180,7 +189,9 @@ pub(crate) async fn get_bucket_versioning(
     gw: &Gateway,
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    gw.element(&req.input.bucket).await?;
+    gw.access(&req, &req.input.bucket)
+        .await?
+        .check(Action::ListBucket, Facts::default())?;
     Ok(S3Response::new(GetBucketVersioningOutput::default()))
 }
 
@@ -189,29 +200,22 @@ pub(crate) async fn get_bucket_acl(
     req: S3Request<GetBucketAclInput>,
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
     let who = identity(&req)?;
-    gw.element(&req.input.bucket).await?;
+    gw.access(&req, &req.input.bucket)
+        .await?
+        .check(Action::ListBucket, Facts::default())?;
     Ok(S3Response::new(GetBucketAclOutput {
         grants: Some(owner_full_control(&who)),
         owner: Some(owner(&who)),
     }))
 }
 
-pub(crate) async fn get_bucket_policy(
-    gw: &Gateway,
-    req: S3Request<GetBucketPolicyInput>,
-) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-    gw.element(&req.input.bucket).await?;
-    Err(s3_error!(
-        NoSuchBucketPolicy,
-        "The bucket policy does not exist"
-    ))
-}
-
 pub(crate) async fn get_bucket_cors(
     gw: &Gateway,
     req: S3Request<GetBucketCorsInput>,
 ) -> S3Result<S3Response<GetBucketCorsOutput>> {
-    gw.element(&req.input.bucket).await?;
+    gw.access(&req, &req.input.bucket)
+        .await?
+        .check(Action::ListBucket, Facts::default())?;
     Err(s3_error!(
         NoSuchCORSConfiguration,
         "The CORS configuration does not exist"
@@ -222,7 +226,9 @@ pub(crate) async fn get_bucket_tagging(
     gw: &Gateway,
     req: S3Request<GetBucketTaggingInput>,
 ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
-    gw.element(&req.input.bucket).await?;
+    gw.access(&req, &req.input.bucket)
+        .await?
+        .check(Action::ListBucket, Facts::default())?;
     Err(s3_error!(
         NoSuchTagSet,
         "There is no tag set associated with the bucket."

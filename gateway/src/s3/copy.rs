@@ -11,10 +11,13 @@ use super::object::check_acl;
 use super::record::{StdHeaders, attr_json, check_key, content_type_or_default, user_metadata};
 use super::write::{Finish, NewObject};
 use super::{Gateway, errors, identity};
+use crate::policy::{Action, Facts, Principal};
 
 /// The source object of a copy, after its `x-amz-copy-source-if-*` conditions.
+/// The source must be readable by the caller under its own element's mode (not `ar`).
 pub(crate) async fn copy_source(
     gw: &Gateway,
+    principal: &Principal,
     src: &CopySource,
     c: Conditions<'_>,
 ) -> S3Result<ObjectRecord> {
@@ -35,7 +38,9 @@ pub(crate) async fn copy_source(
             "The specified version does not exist (buckets are unversioned)"
         ));
     }
-    gw.element(bucket).await?;
+    gw.access_as(principal.clone(), bucket)
+        .await?
+        .check(Action::GetObject, Facts { key_exists: true })?;
     let rec = gw
         .store
         .get_object(bucket, key)
@@ -60,9 +65,10 @@ pub(crate) async fn copy_object(
     let i = &req.input;
     check_key(&i.key)?;
     check_acl(i.acl.as_ref().map(|a| a.as_str()))?;
-    gw.element(&i.bucket).await?;
+    let access = gw.access(&req, &i.bucket).await?;
     let src = copy_source(
         gw,
+        &access.principal,
         &i.copy_source,
         Conditions {
             if_match: i.copy_source_if_match.as_ref(),
@@ -111,8 +117,16 @@ pub(crate) async fn copy_object(
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
+        access.check(Action::UpdateObjectMetadata, Facts { key_exists: true })?;
         update_metadata(gw, src, content_type, http_headers, custom_attributes).await?
     } else {
+        let current = gw
+            .store
+            .get_object(&i.bucket, &i.key)
+            .await
+            .map_err(errors::meta)?;
+        access.check_key(Action::PutObject, current.as_ref())?;
+        access.check_quota(Some(src.size - current.as_ref().map_or(0, |c| c.size)))?;
         let prepared = gw.prepare(
             NewObject {
                 bucket: i.bucket.clone(),
@@ -149,7 +163,7 @@ pub(crate) async fn copy_object(
                 parts_count: None,
                 completes_upload: None,
             },
-            |_| Ok(()),
+            |cur| access.check_key(Action::PutObject, cur),
         )
         .await?
     };

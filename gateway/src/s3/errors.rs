@@ -6,6 +6,7 @@ use s3s::{S3Error, S3ErrorCode, s3_error};
 
 pub(crate) fn meta(e: MetaError) -> S3Error {
     match e {
+        q @ MetaError::QuotaExceeded { .. } => quota(&q.to_string()),
         MetaError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
             tracing::error!(error = %e, "index unavailable");
             s3_error!(
@@ -18,6 +19,13 @@ pub(crate) fn meta(e: MetaError) -> S3Error {
             s3_error!(InternalError, "index error")
         }
     }
+}
+
+/// A write that would take an element past its `capacity_bytes`: 507, nothing stored.
+pub(crate) fn quota(msg: &str) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom("QuotaExceeded".into()), msg.to_owned());
+    e.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+    e
 }
 
 pub(crate) fn backend(e: BackendError) -> S3Error {

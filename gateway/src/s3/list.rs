@@ -9,6 +9,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::record::timestamp;
 use super::{Gateway, errors};
+use crate::policy::{Action, Facts};
 
 /// `encoding-type=url`: everything but unreserved characters and `/` is escaped; clients
 /// decode with unquote_plus, so a literal `+` must become `%2B`.
@@ -59,15 +60,18 @@ fn delimiter(d: Option<&String>) -> Option<String> {
     d.filter(|d| !d.is_empty()).cloned()
 }
 
-async fn page(
+async fn page<T>(
     gw: &Gateway,
+    req: &S3Request<T>,
     bucket: &str,
     prefix: Option<&String>,
     delim: Option<&String>,
     after: Option<String>,
     max: usize,
 ) -> S3Result<ListPage> {
-    gw.element(bucket).await?;
+    gw.access(req, bucket)
+        .await?
+        .check(Action::ListBucket, Facts::default())?;
     gw.store
         .list_objects(
             bucket,
@@ -123,6 +127,7 @@ pub(crate) async fn list_objects(
     let after = i.marker.clone().filter(|m| !m.is_empty());
     let page = page(
         gw,
+        &req,
         &i.bucket,
         i.prefix.as_ref(),
         i.delimiter.as_ref(),
@@ -177,6 +182,7 @@ pub(crate) async fn list_objects_v2(
     };
     let page = page(
         gw,
+        &req,
         &i.bucket,
         i.prefix.as_ref(),
         i.delimiter.as_ref(),
@@ -217,6 +223,7 @@ pub(crate) async fn list_object_versions(
     let after = i.key_marker.clone().filter(|m| !m.is_empty());
     let page = page(
         gw,
+        &req,
         &i.bucket,
         i.prefix.as_ref(),
         i.delimiter.as_ref(),

@@ -9,6 +9,7 @@ mod errors;
 mod list;
 mod multipart;
 mod object;
+mod policy;
 mod record;
 mod write;
 
@@ -16,6 +17,8 @@ pub use control::verify_control_body;
 
 use artstore_backends::LocalFs;
 use artstore_metadata::{Element, Identity, Store};
+
+use crate::policy::{Action, Facts, PolicyStatement, Principal};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
@@ -31,12 +34,84 @@ impl Gateway {
         Gateway { store, fs, region }
     }
 
+    /// The caller, its grants, the element and its bucket policy: everything the policy
+    /// evaluator needs for requests on `bucket`. Read per request, so mode changes bite at once.
+    pub(crate) async fn access<T>(&self, req: &S3Request<T>, bucket: &str) -> S3Result<Access> {
+        let principal = self.principal(req).await?;
+        self.access_as(principal, bucket).await
+    }
+
+    /// As `access`, for a caller already known (the source bucket of a copy).
+    pub(crate) async fn access_as(&self, principal: Principal, bucket: &str) -> S3Result<Access> {
+        let element = self.element(bucket).await?;
+        let statements = self.bucket_policy(bucket).await?;
+        Ok(Access {
+            element,
+            principal,
+            statements,
+        })
+    }
+
+    pub(crate) async fn principal<T>(&self, req: &S3Request<T>) -> S3Result<Principal> {
+        let who = identity(req)?;
+        let grants = self
+            .store
+            .grants_for(&who.account_id)
+            .await
+            .map_err(errors::meta)?;
+        Ok(Principal::new(who, grants))
+    }
+
     pub(crate) async fn element(&self, bucket: &str) -> S3Result<Element> {
         self.store
             .get_element(bucket)
             .await
             .map_err(errors::meta)?
             .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))
+    }
+}
+
+/// One request's view for the policy evaluator; `check` may be asked again with fresh facts.
+pub(crate) struct Access {
+    pub element: Element,
+    pub principal: Principal,
+    pub statements: Vec<PolicyStatement>,
+}
+
+impl Access {
+    pub(crate) fn check(&self, action: Action, facts: Facts) -> S3Result<()> {
+        crate::policy::evaluate(
+            &self.principal,
+            &self.element,
+            &self.statements,
+            action,
+            facts,
+        )
+    }
+
+    /// Refuses up front a write of `extra` bytes that cannot fit the element's quota (the
+    /// index enforces it exactly at commit; this only spares uploading a body in vain).
+    pub(crate) fn check_quota(&self, extra: Option<i64>) -> S3Result<()> {
+        let el = &self.element;
+        if let (Some(cap), Some(extra)) = (el.capacity_bytes, extra)
+            && el.used_bytes.saturating_add(extra) > cap
+        {
+            return Err(errors::quota(&format!(
+                "storage element '{}' is full: {} of {} bytes used, {} more needed",
+                el.name, el.used_bytes, cap, extra
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks `action` on a key, the fact "the key exists" taken from `current`.
+    pub(crate) fn check_key<T>(&self, action: Action, current: Option<&T>) -> S3Result<()> {
+        self.check(
+            action,
+            Facts {
+                key_exists: current.is_some(),
+            },
+        )
     }
 }
 
@@ -90,7 +165,19 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetBucketPolicyInput>,
     ) -> R<GetBucketPolicyOutput> {
-        bucket::get_bucket_policy(self, req).await
+        policy::get_bucket_policy(self, req).await
+    }
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> R<PutBucketPolicyOutput> {
+        policy::put_bucket_policy(self, req).await
+    }
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> R<DeleteBucketPolicyOutput> {
+        policy::delete_bucket_policy(self, req).await
     }
     async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> R<GetBucketCorsOutput> {
         bucket::get_bucket_cors(self, req).await

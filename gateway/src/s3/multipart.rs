@@ -14,7 +14,8 @@ use super::copy::copy_source;
 use super::object::{check_acl, empty_body};
 use super::record::{StdHeaders, check_key, content_type_or_default, timestamp, user_metadata};
 use super::write::{Finish, NewObject};
-use super::{Gateway, errors, identity, owner};
+use super::{Access, Gateway, errors, identity, owner};
+use crate::policy::{Action, Facts};
 
 const MIN_PART_SIZE: i64 = 5 * 1024 * 1024;
 const MAX_PARTS: i32 = 10_000;
@@ -26,9 +27,9 @@ fn no_such_upload() -> s3s::S3Error {
     )
 }
 
-/// The upload, which must belong to this bucket and key.
+/// The upload, which must belong to this bucket and key (the caller's `access` to the bucket
+/// is established first, which also proves the bucket exists).
 async fn upload(gw: &Gateway, bucket: &str, key: &str, upload_id: &str) -> S3Result<Upload> {
-    gw.element(bucket).await?;
     match gw.store.get_upload(upload_id).await.map_err(errors::meta)? {
         Some(u) if u.bucket == bucket && u.key == key => Ok(u),
         _ => Err(no_such_upload()),
@@ -54,7 +55,8 @@ pub(crate) async fn create(
     let i = &req.input;
     check_key(&i.key)?;
     check_acl(i.acl.as_ref().map(|a| a.as_str()))?;
-    gw.element(&i.bucket).await?;
+    let access = gw.access(&req, &i.bucket).await?;
+    check_put(gw, &access, &i.bucket, &i.key).await?;
     let u = Upload {
         upload_id: uuid::Uuid::now_v7().simple().to_string(),
         bucket: i.bucket.clone(),
@@ -100,9 +102,13 @@ pub(crate) async fn upload_part(
     gw: &Gateway,
     mut req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
+    let access = gw.access(&req, &req.input.bucket).await?;
     let i = &mut req.input;
     let n = part_number(i.part_number)?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    check_put(gw, &access, &i.bucket, &i.key).await?;
+    // A part that alone cannot fit is refused before its bytes are read.
+    access.check_quota(i.content_length)?;
     let declared = Declared::from_headers(&req.headers)?;
     let body = i.body.take().unwrap_or_else(empty_body);
     let staged = gw
@@ -131,6 +137,17 @@ pub(crate) async fn upload_part(
     };
     fill_checksums!(out, &part.checksums);
     Ok(S3Response::new(out))
+}
+
+/// Every step towards a new object asks the evaluator as a PutObject on the key as it is now:
+/// an upload begun before a switch to `ro` (or onto a key that appeared, in `rw`) fails.
+async fn check_put(gw: &Gateway, access: &Access, bucket: &str, key: &str) -> S3Result<()> {
+    let current = gw
+        .store
+        .get_object(bucket, key)
+        .await
+        .map_err(errors::meta)?;
+    access.check_key(Action::PutObject, current.as_ref())
 }
 
 /// `bytes=a-b` of an object of `size` bytes, as x-amz-copy-source-range requires it.
@@ -165,10 +182,13 @@ pub(crate) async fn upload_part_copy(
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let i = &req.input;
+    let access = gw.access(&req, &i.bucket).await?;
     let n = part_number(i.part_number)?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    check_put(gw, &access, &i.bucket, &i.key).await?;
     let src = copy_source(
         gw,
+        &access.principal,
         &i.copy_source,
         conditional::Conditions {
             if_match: i.copy_source_if_match.as_ref(),
@@ -182,6 +202,7 @@ pub(crate) async fn upload_part_copy(
         i.copy_source_range.as_ref(),
         u64::try_from(src.size).unwrap_or_default(),
     )?;
+    access.check_quota(i64::try_from(len).ok())?;
     let body = gw
         .fs
         .open_range(&src.bucket, &src.storage_path, start, len)
@@ -221,6 +242,7 @@ pub(crate) async fn complete(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let i = &req.input;
+    let access = gw.access(&req, &i.bucket).await?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
     let requested = i
         .multipart_upload
@@ -280,6 +302,8 @@ pub(crate) async fn complete(
         .get_object(&u.bucket, &u.key)
         .await
         .map_err(errors::meta)?;
+    // The element's mode as of now, not as of CreateMultipartUpload.
+    access.check_key(Action::PutObject, current.as_ref())?;
     conditional::check_write(
         i.if_match.as_ref(),
         i.if_none_match.as_ref(),
@@ -337,6 +361,7 @@ pub(crate) async fn complete(
                 completes_upload: Some(&u.upload_id),
             },
             |cur| {
+                access.check_key(Action::PutObject, cur)?;
                 conditional::check_write(
                     if_match.as_ref(),
                     if_none_match.as_ref(),
@@ -362,6 +387,9 @@ pub(crate) async fn abort(
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let i = &req.input;
+    gw.access(&req, &i.bucket)
+        .await?
+        .check(Action::AbortMultipartUpload, Facts::default())?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
     if !gw
         .store
@@ -386,6 +414,9 @@ pub(crate) async fn list_parts(
 ) -> S3Result<S3Response<ListPartsOutput>> {
     let who = identity(&req)?;
     let i = &req.input;
+    gw.access(&req, &i.bucket)
+        .await?
+        .check(Action::ListBucket, Facts::default())?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
     let max = i.max_parts.unwrap_or(1000).clamp(0, 1000);
     let marker = i.part_number_marker.unwrap_or(0);
@@ -439,7 +470,9 @@ pub(crate) async fn list_uploads(
     req: S3Request<ListMultipartUploadsInput>,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let i = &req.input;
-    gw.element(&i.bucket).await?;
+    gw.access(&req, &i.bucket)
+        .await?
+        .check(Action::ListBucket, Facts::default())?;
     let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
     let prefix = i.prefix.clone().unwrap_or_default();
     let delimiter = i.delimiter.as_deref().filter(|d| !d.is_empty());

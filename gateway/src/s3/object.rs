@@ -12,7 +12,8 @@ use super::record::{
     user_metadata,
 };
 use super::write::{Finish, NewObject};
-use super::{Gateway, errors, identity, owner};
+use super::{Access, Gateway, errors, identity, owner};
+use crate::policy::{Action, Facts};
 
 /// Fields GetObject and HeadObject share, with the `response-*` overrides of presigned URLs.
 macro_rules! fill_common {
@@ -72,10 +73,10 @@ pub(crate) async fn put_object(
     mut req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let who = identity(&req)?;
+    let access = gw.access(&req, &req.input.bucket).await?;
     let input = &mut req.input;
     check_key(&input.key)?;
     check_acl(input.acl.as_ref().map(|a| a.as_str()))?;
-    gw.element(&input.bucket).await?;
     let declared = Declared::from_headers(&req.headers)?;
     let new = NewObject {
         bucket: input.bucket.clone(),
@@ -97,6 +98,13 @@ pub(crate) async fn put_object(
         .get_object(&new.bucket, &new.key)
         .await
         .map_err(errors::meta)?;
+    access.check_key(Action::PutObject, current.as_ref())?;
+    // An overwrite frees the old object's bytes in the same commit.
+    access.check_quota(
+        input
+            .content_length
+            .map(|l| l - current.as_ref().map_or(0, |c| c.size)),
+    )?;
     conditional::check_write(
         input.if_match.as_ref(),
         input.if_none_match.as_ref(),
@@ -125,6 +133,8 @@ pub(crate) async fn put_object(
                 completes_upload: None,
             },
             |cur| {
+                // Re-asked at commit: the key may have appeared since (rw forbids overwrites).
+                access.check_key(Action::PutObject, cur)?;
                 conditional::check_write(
                     if_match.as_ref(),
                     if_none_match.as_ref(),
@@ -142,8 +152,21 @@ pub(crate) async fn put_object(
     Ok(S3Response::new(out))
 }
 
-async fn find(gw: &Gateway, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
-    gw.element(bucket).await?;
+/// The object at `bucket/key`, after the evaluator allowed `action` on it.
+async fn find<T>(
+    gw: &Gateway,
+    req: &S3Request<T>,
+    action: Action,
+    bucket: &str,
+    key: &str,
+) -> S3Result<ObjectRecord> {
+    gw.access(req, bucket)
+        .await?
+        .check(action, Facts { key_exists: true })?;
+    lookup(gw, bucket, key).await
+}
+
+async fn lookup(gw: &Gateway, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
     gw.store
         .get_object(bucket, key)
         .await
@@ -176,7 +199,7 @@ pub(crate) async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = &req.input;
-    let mut rec = find(gw, &input.bucket, &input.key).await?;
+    let mut rec = find(gw, &req, Action::GetObject, &input.bucket, &input.key).await?;
     let (stream, range) = loop {
         preconditions(
             &Conditions {
@@ -200,7 +223,7 @@ pub(crate) async fn get_object(
             // An overwrite or delete committed between the index read and the open: the
             // row has moved on, so read it again. Once open, the file stays readable.
             Err(BackendError::NotFound(_)) => {
-                let now = find(gw, &input.bucket, &input.key).await?;
+                let now = lookup(gw, &input.bucket, &input.key).await?;
                 if now.file_id == rec.file_id {
                     tracing::error!(bucket = %rec.bucket, key = %rec.key, path = %rec.storage_path, "indexed object's data file is missing");
                     return Err(s3_error!(InternalError, "the object's data is missing"));
@@ -260,7 +283,7 @@ pub(crate) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = &req.input;
-    let rec = find(gw, &input.bucket, &input.key).await?;
+    let rec = find(gw, &req, Action::HeadObject, &input.bucket, &input.key).await?;
     preconditions(
         &Conditions {
             if_match: input.if_match.as_ref(),
@@ -283,7 +306,13 @@ pub(crate) async fn head_object(
 }
 
 /// Deletes one key; absent keys are not an error (S3 semantics). Returns whether it existed.
-pub(crate) async fn delete_one(gw: &Gateway, bucket: &str, key: &str) -> S3Result<bool> {
+pub(crate) async fn delete_one(
+    gw: &Gateway,
+    access: &Access,
+    bucket: &str,
+    key: &str,
+) -> S3Result<bool> {
+    access.check(Action::DeleteObject, Facts { key_exists: true })?;
     let old = gw
         .store
         .delete_object(bucket, key)
@@ -303,7 +332,8 @@ pub(crate) async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = &req.input;
-    gw.element(&input.bucket).await?;
+    let access = gw.access(&req, &input.bucket).await?;
+    access.check(Action::DeleteObject, Facts { key_exists: true })?;
     if let Some(cond) = &input.if_match {
         let cur = gw
             .store
@@ -312,7 +342,7 @@ pub(crate) async fn delete_object(
             .map_err(errors::meta)?;
         conditional::check_write(Some(cond), None, cur.as_ref().map(|c| c.etag.as_str()))?;
     }
-    delete_one(gw, &input.bucket, &input.key).await?;
+    delete_one(gw, &access, &input.bucket, &input.key).await?;
     let mut resp = S3Response::new(DeleteObjectOutput::default());
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
@@ -323,7 +353,8 @@ pub(crate) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let input = &req.input;
-    gw.element(&input.bucket).await?;
+    // Denials are per key, in the result (S3 semantics), so no up-front check here.
+    let access = gw.access(&req, &input.bucket).await?;
     let objects = &input.delete.objects;
     if objects.len() > 1000 {
         return Err(s3_error!(
@@ -335,7 +366,7 @@ pub(crate) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut failed = Vec::new();
     for o in objects {
-        match delete_one(gw, &input.bucket, &o.key).await {
+        match delete_one(gw, &access, &input.bucket, &o.key).await {
             Ok(_) => {
                 if !quiet {
                     deleted.push(DeletedObject {
@@ -363,7 +394,14 @@ pub(crate) async fn get_object_tagging(
     gw: &Gateway,
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-    find(gw, &req.input.bucket, &req.input.key).await?;
+    find(
+        gw,
+        &req,
+        Action::HeadObject,
+        &req.input.bucket,
+        &req.input.key,
+    )
+    .await?;
     Ok(S3Response::new(GetObjectTaggingOutput {
         tag_set: Vec::new(),
         version_id: None,
@@ -388,7 +426,14 @@ pub(crate) async fn get_object_acl(
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let who = identity(&req)?;
-    find(gw, &req.input.bucket, &req.input.key).await?;
+    find(
+        gw,
+        &req,
+        Action::HeadObject,
+        &req.input.bucket,
+        &req.input.key,
+    )
+    .await?;
     Ok(S3Response::new(GetObjectAclOutput {
         grants: Some(owner_full_control(&who)),
         owner: Some(owner(&who)),

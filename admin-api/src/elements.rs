@@ -1,0 +1,421 @@
+//! Storage elements over the admin API (DESIGN.md §6): create, list, read with usage, update
+//! description/quota, delete (empty and `edit` only), mode transitions and their history, and
+//! an object's attr.json as stored.
+
+use artstore_metadata::{
+    Element, ElementUpdateError, MetaError, Mode, ModeChangeError, NewElement, allowed_targets,
+};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AdminState;
+use crate::audit;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson};
+
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/api/v1/storage-elements", get(list).post(create))
+        .route(
+            "/api/v1/storage-elements/{name}",
+            get(show).patch(update).delete(remove),
+        )
+        .route("/api/v1/storage-elements/{name}/mode", post(change_mode))
+        .route(
+            "/api/v1/storage-elements/{name}/mode-history",
+            get(mode_history),
+        )
+        .route(
+            "/api/v1/storage-elements/{name}/attributes",
+            get(attributes),
+        )
+}
+
+/// The element as the admin API and the CLI show it.
+pub fn element_view(e: &Element) -> Value {
+    // Whole percent is enough for a dashboard; exact numbers are next to it.
+    let quota_used_percent = e
+        .capacity_bytes
+        .filter(|c| *c > 0)
+        .map(|c| e.used_bytes.saturating_mul(100) / c);
+    json!({
+        "name": e.name,
+        "mode": e.mode,
+        "backend": serde_json::from_str::<Value>(&e.backend).unwrap_or(json!(e.backend)),
+        "capacity_bytes": e.capacity_bytes,
+        "used_bytes": e.used_bytes,
+        "object_count": e.object_count,
+        "quota_used_percent": quota_used_percent,
+        "description": e.description,
+        "created_by": e.created_by,
+        "created_ms": e.created_ms,
+        "updated_ms": e.updated_ms,
+        "mode_changed_ms": e.mode_changed_ms,
+        "allowed_mode_targets": allowed_targets(e.mode),
+    })
+}
+
+fn query_error(e: QueryRejection) -> ApiError {
+    ApiError::bad_request(e.body_text())
+}
+
+fn parse_mode(s: &str) -> Result<Mode, ApiError> {
+    s.parse::<Mode>().map_err(ApiError::bad_request)
+}
+
+/// S3 bucket naming rules (the element is reached as a bucket).
+pub fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let edges = name
+        .bytes()
+        .next()
+        .zip(name.bytes().last())
+        .is_some_and(|(a, z)| a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric());
+    if (3..=63).contains(&name.len()) && ok_chars && edges && !name.contains("..") {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid element name '{name}': 3-63 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit"
+        )))
+    }
+}
+
+async fn element(st: &AdminState, name: &str) -> Result<Element, ApiError> {
+    st.store
+        .get_element(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("storage element '{name}' not found")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendSpec {
+    kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    backend: Option<BackendSpec>,
+    #[serde(default)]
+    capacity_bytes: Option<i64>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+async fn create(
+    State(st): State<AdminState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin()?;
+    check_name(&body.name)?;
+    let mode = body
+        .mode
+        .as_deref()
+        .map(parse_mode)
+        .transpose()?
+        .unwrap_or(Mode::Edit);
+    if let Some(b) = &body.backend
+        && b.kind != "local"
+    {
+        return Err(ApiError::bad_request(format!(
+            "unsupported backend kind '{}': only \"local\" (the server's data dir) is available",
+            b.kind
+        )));
+    }
+    if body.capacity_bytes.is_some_and(|c| c < 0) {
+        return Err(ApiError::bad_request("capacity_bytes must be >= 0"));
+    }
+    let el = st
+        .store
+        .create_element(&NewElement {
+            name: body.name.clone(),
+            mode,
+            backend: r#"{"kind":"local"}"#.into(),
+            capacity_bytes: body.capacity_bytes,
+            description: body.description,
+            created_by: caller.identity().name.clone(),
+        })
+        .await?;
+    if let Err(e) = st.fs.create_element(&el.name, &el.element_json()).await {
+        // Without its directory the element is unusable: take the row back.
+        tracing::error!(element = %el.name, error = %e, "cannot create element directory");
+        if let Err(de) = st.store.delete_element(&el.name).await {
+            tracing::error!(element = %el.name, error = %de, "cannot undo element creation");
+        }
+        return Err(ApiError::internal("cannot create the element's directory"));
+    }
+    audit::record(
+        &st,
+        Some(caller.identity()),
+        "element.create",
+        Some(&el.name),
+        "success",
+        Some(format!("mode {}", el.mode)),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(element_view(&el))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    mode: Option<String>,
+    backend: Option<String>,
+    q: Option<String>,
+}
+
+async fn list(
+    State(st): State<AdminState>,
+    caller: Caller,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_read()?;
+    let Query(p) = q.map_err(query_error)?;
+    let mode = p.mode.as_deref().map(parse_mode).transpose()?;
+    let items: Vec<Value> = st
+        .store
+        .list_elements()
+        .await?
+        .iter()
+        .filter(|e| mode.is_none_or(|m| e.mode == m))
+        .filter(|e| {
+            p.backend.as_deref().is_none_or(|k| {
+                serde_json::from_str::<Value>(&e.backend)
+                    .ok()
+                    .and_then(|v| v["kind"].as_str().map(|s| s == k))
+                    .unwrap_or(false)
+            })
+        })
+        .filter(|e| p.q.as_deref().is_none_or(|q| e.name.contains(q)))
+        .map(element_view)
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn show(
+    State(st): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_read()?;
+    Ok(Json(element_view(&element(&st, &name).await?)))
+}
+
+/// `null` clears a field; an absent field keeps it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    capacity_bytes: Option<Option<i64>>,
+}
+
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+async fn update(
+    State(st): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<UpdateBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    if body.description.is_none() && body.capacity_bytes.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to update: give description and/or capacity_bytes",
+        ));
+    }
+    if body.capacity_bytes.flatten().is_some_and(|c| c < 0) {
+        return Err(ApiError::bad_request("capacity_bytes must be >= 0"));
+    }
+    let el = st
+        .store
+        .update_element(&name, body.description, body.capacity_bytes)
+        .await
+        .map_err(|e| match e {
+            ElementUpdateError::NotFound(w) => ApiError::not_found(format!("{w} not found")),
+            q @ ElementUpdateError::QuotaBelowUsage { .. } => ApiError::conflict(q.to_string()),
+            ElementUpdateError::Meta(m) => ApiError::from(m),
+        })?;
+    if let Err(e) = st.fs.write_element_json(&el.name, &el.element_json()).await {
+        tracing::warn!(element = %el.name, error = %e, "cannot rewrite element.json");
+    }
+    audit::record(
+        &st,
+        Some(caller.identity()),
+        "element.update",
+        Some(&el.name),
+        "success",
+        None,
+    )
+    .await;
+    Ok(Json(element_view(&el)))
+}
+
+async fn remove(
+    State(st): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    let el = element(&st, &name).await?;
+    if el.mode != Mode::Edit {
+        return Err(ApiError::conflict(format!(
+            "storage element '{name}' is in mode {}: only an empty element in mode edit can be deleted",
+            el.mode
+        )));
+    }
+    match st.store.delete_element(&name).await {
+        Ok(()) => {}
+        Err(MetaError::NotEmpty(_)) => {
+            return Err(ApiError::conflict(format!(
+                "storage element '{name}' is not empty: delete its objects first"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if let Err(e) = st.fs.remove_element(&name).await {
+        tracing::warn!(element = %name, error = %e, "element removed from the index but its directory remains");
+    }
+    audit::record(
+        &st,
+        Some(caller.identity()),
+        "element.delete",
+        Some(&name),
+        "success",
+        None,
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModeBody {
+    mode: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    confirm: bool,
+}
+
+async fn change_mode(
+    State(st): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<ModeBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let to = parse_mode(&body.mode)?;
+    let who = caller.identity().name.clone();
+    let res = st
+        .store
+        .change_mode(&name, to, &who, body.reason.as_deref(), body.confirm)
+        .await;
+    let (el, change) = match res {
+        Ok(ok) => ok,
+        Err(ModeChangeError::NotFound(w)) => {
+            return Err(ApiError::not_found(format!("{w} not found")));
+        }
+        Err(e @ (ModeChangeError::Illegal { .. } | ModeChangeError::ConfirmRequired { .. })) => {
+            audit::record(
+                &st,
+                Some(caller.identity()),
+                "element.mode",
+                Some(&name),
+                "denied",
+                Some(e.to_string()),
+            )
+            .await;
+            return Err(ApiError::conflict(e.to_string()));
+        }
+        Err(ModeChangeError::Meta(m)) => return Err(m.into()),
+    };
+    // The index is the authority (the gateway reads it per request); element.json mirrors it.
+    if let Err(e) = st.fs.write_element_json(&el.name, &el.element_json()).await {
+        tracing::warn!(element = %el.name, error = %e, "mode changed but element.json could not be rewritten");
+    }
+    audit::record(
+        &st,
+        Some(caller.identity()),
+        "element.mode",
+        Some(&name),
+        "success",
+        Some(format!(
+            "{} -> {}{}",
+            change.from,
+            change.to,
+            change
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        )),
+    )
+    .await;
+    Ok(Json(element_view(&el)))
+}
+
+async fn mode_history(
+    State(st): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_read()?;
+    element(&st, &name).await?;
+    let items = st.store.mode_history(&name).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttrParams {
+    key: String,
+}
+
+async fn attributes(
+    State(st): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    q: Result<Query<AttrParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_read()?;
+    let Query(p) = q.map_err(query_error)?;
+    element(&st, &name).await?;
+    let rec =
+        st.store.get_object(&name, &p.key).await?.ok_or_else(|| {
+            ApiError::not_found(format!("object '{}' not found in '{name}'", p.key))
+        })?;
+    let path = st
+        .fs
+        .element_root(&name)
+        .join(format!("{}.attr.json", rec.storage_path));
+    let bytes = tokio::fs::read(&path).await.map_err(|e| {
+        tracing::error!(path = %path.display(), error = %e, "cannot read attr.json");
+        ApiError::internal("the object's attr.json cannot be read")
+    })?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        tracing::error!(path = %path.display(), error = %e, "attr.json is not JSON");
+        ApiError::internal("the object's attr.json is not valid JSON")
+    })?;
+    Ok(Json(v))
+}

@@ -1,0 +1,160 @@
+//! `artstore element create|list|show|mode`: storage elements on the same database and data
+//! dir as `serve`. Output is JSON on stdout; refusals fail with the reason.
+
+use anyhow::Context as _;
+use artstore_admin::elements::element_view;
+use artstore_backends::LocalFs;
+use artstore_metadata::{Element, Mode, NewElement, Store};
+use serde_json::json;
+
+use crate::bootstrap;
+use crate::config::{ServeArgs, Settings};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ElementAction {
+    /// Create a storage element (a bucket) with an explicit mode and quota.
+    Create {
+        name: String,
+        /// edit, rw, ro or ar.
+        #[arg(long, default_value = "edit")]
+        mode: String,
+        /// Quota in bytes.
+        #[arg(long)]
+        capacity: Option<i64>,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
+    /// List the storage elements.
+    List {
+        #[command(flatten)]
+        common: ServeArgs,
+    },
+    /// Show one element with its usage and mode history.
+    Show {
+        name: String,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
+    /// Change an element's mode: rw→ro, ro→ar, ro→rw (with --confirm).
+    Mode {
+        name: String,
+        /// The target mode.
+        mode: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Required for ro→rw.
+        #[arg(long)]
+        confirm: bool,
+        /// Recorded as who made the change.
+        #[arg(long, default_value = "cli")]
+        by: String,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
+}
+
+impl ElementAction {
+    pub fn common(&self) -> &ServeArgs {
+        match self {
+            ElementAction::Create { common, .. }
+            | ElementAction::List { common }
+            | ElementAction::Show { common, .. }
+            | ElementAction::Mode { common, .. } => common,
+        }
+    }
+}
+
+fn parse_mode(s: &str) -> anyhow::Result<Mode> {
+    s.parse::<Mode>().map_err(anyhow::Error::msg)
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<(Store, LocalFs)> {
+    let store = bootstrap::open_store(settings).await?;
+    let fs = LocalFs::new(settings.data_dir.join("elements"));
+    Ok((store, fs))
+}
+
+async fn find(store: &Store, name: &str) -> anyhow::Result<Element> {
+    store
+        .get_element(name)
+        .await?
+        .with_context(|| format!("storage element '{name}' not found"))
+}
+
+pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<()> {
+    let (store, fs) = open(settings).await?;
+    let out = match action {
+        ElementAction::Create {
+            name,
+            mode,
+            capacity,
+            description,
+            ..
+        } => {
+            let mode = parse_mode(&mode)?;
+            artstore_admin::elements::check_name(&name).map_err(|e| anyhow::anyhow!(e.message))?;
+            anyhow::ensure!(
+                capacity.is_none_or(|c| c >= 0),
+                "--capacity must be a number of bytes >= 0"
+            );
+            let el = store
+                .create_element(&NewElement {
+                    name: name.clone(),
+                    mode,
+                    backend: r#"{"kind":"local"}"#.into(),
+                    capacity_bytes: capacity,
+                    description,
+                    created_by: "cli".into(),
+                })
+                .await?;
+            fs.create_element(&name, &el.element_json())
+                .await
+                .context("cannot write element.json")?;
+            element_view(&el)
+        }
+        ElementAction::List { .. } => {
+            let all = store.list_elements().await?;
+            json!(all.iter().map(element_view).collect::<Vec<_>>())
+        }
+        ElementAction::Show { name, .. } => {
+            let el = find(&store, &name).await?;
+            let history = store.mode_history(&name).await?;
+            let mut v = element_view(&el);
+            v["mode_history"] = json!(history);
+            v
+        }
+        ElementAction::Mode {
+            name,
+            mode,
+            reason,
+            confirm,
+            by,
+            ..
+        } => {
+            let to = parse_mode(&mode)?;
+            let (el, change) = store
+                .change_mode(&name, to, &by, reason.as_deref(), confirm)
+                .await?;
+            let ev = artstore_metadata::AuditEvent {
+                actor_name: Some(by.clone()),
+                action: "element.mode".into(),
+                target: Some(name.clone()),
+                outcome: "success".into(),
+                source: Some("cli".into()),
+                detail: Some(format!("{} -> {} (cli)", change.from, change.to)),
+                ..Default::default()
+            };
+            if let Err(e) = store.record_audit(&ev).await {
+                tracing::warn!(error = %e, "mode changed but the audit event was not written");
+            }
+            fs.write_element_json(&name, &el.element_json())
+                .await
+                .context("mode changed in the index, but element.json could not be rewritten")?;
+            element_view(&el)
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

@@ -1,0 +1,416 @@
+//! Storage elements over the admin API (issue 4): create/list/get/update/delete, mode
+//! transitions (200 / 409 with the allowed targets), history, attributes, and bad input that
+//! changes nothing.
+
+mod common;
+use common::*;
+
+use serde_json::{Value, json};
+
+async fn token(srv: &Server, id: &str, secret: &str) -> String {
+    let r = srv
+        .http()
+        .post(format!("{}/api/v1/auth/token", srv.admin_url()))
+        .header("content-type", "application/json")
+        .body(json!({"client_id": id, "client_secret": secret}).to_string())
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(r.status().as_u16(), 200, "token");
+    let v: Value = serde_json::from_str(&r.text().await.expect("body")).expect("token json");
+    v["access_token"].as_str().expect("access_token").to_owned()
+}
+
+struct Api<'a> {
+    srv: &'a Server,
+    bearer: String,
+}
+
+impl Api<'_> {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut rb = self
+            .srv
+            .http()
+            .request(method, format!("{}{path}", self.srv.admin_url()))
+            .bearer_auth(&self.bearer);
+        if let Some(b) = body {
+            rb = rb
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let r = rb.send().await.expect("admin request");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+}
+
+async fn admin(srv: &Server) -> Api<'_> {
+    Api {
+        srv,
+        bearer: token(srv, srv.access_key(), srv.secret_key()).await,
+    }
+}
+
+#[track_caller]
+fn api_error(got: &(u16, Value), status: u16, code: &str) {
+    assert_eq!(got.0, status, "{:#}", got.1);
+    assert_eq!(got.1["error"], code, "{:#}", got.1);
+}
+
+storage_test!(create_list_get_update_delete, |srv| async move {
+    let api = admin(&srv).await;
+    let (st, el) = api
+        .post(
+            "/api/v1/storage-elements",
+            json!({"name": "contracts", "mode": "rw", "backend": {"kind": "local"},
+                   "capacity_bytes": 1000, "description": "signed contracts"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{el:#}");
+    assert_eq!(el["mode"], "rw");
+    assert_eq!(el["capacity_bytes"], 1000);
+    assert_eq!(el["used_bytes"], 0);
+    assert!(srv.element_dir("contracts").join("element.json").is_file());
+    let (st, _) = api
+        .post("/api/v1/storage-elements", json!({"name": "scratch"}))
+        .await;
+    assert_eq!(st, 201);
+
+    // Objects through S3 show up in the counters.
+    let c = srv.client();
+    put(&c, "contracts", "a", "0123456789").await;
+    let (st, el) = api.get("/api/v1/storage-elements/contracts").await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        (el["used_bytes"].as_i64(), el["object_count"].as_i64()),
+        (Some(10), Some(1))
+    );
+    assert_eq!(el["quota_used_percent"], 1);
+
+    let (_, all) = api.get("/api/v1/storage-elements?mode=rw").await;
+    let names: Vec<&str> = all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["contracts"]);
+    let (_, found) = api
+        .get("/api/v1/storage-elements?q=scr&backend=local")
+        .await;
+    assert_eq!(found["items"].as_array().map(Vec::len), Some(1));
+
+    // Update description and quota; a quota below usage is refused and changes nothing.
+    let (st, el) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/storage-elements/contracts",
+            Some(json!({"description": "v2", "capacity_bytes": 5000})),
+        )
+        .await;
+    assert_eq!(st, 200, "{el:#}");
+    assert_eq!(
+        (el["description"].as_str(), el["capacity_bytes"].as_i64()),
+        (Some("v2"), Some(5000))
+    );
+    let r = api
+        .call(
+            Method::PATCH,
+            "/api/v1/storage-elements/contracts",
+            Some(json!({"capacity_bytes": 5})),
+        )
+        .await;
+    api_error(&r, 409, "conflict");
+    assert!(
+        r.1["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("below the 10 bytes"),
+        "{:#}",
+        r.1
+    );
+    let (_, el) = api.get("/api/v1/storage-elements/contracts").await;
+    assert_eq!(el["capacity_bytes"], 5000);
+
+    // Delete: only empty and edit.
+    let r = api
+        .call(Method::DELETE, "/api/v1/storage-elements/contracts", None)
+        .await;
+    api_error(&r, 409, "conflict");
+    assert_eq!(get(&c, "contracts", "a").await, b"0123456789");
+    put(&c, "scratch", "k", "v").await;
+    let r = api
+        .call(Method::DELETE, "/api/v1/storage-elements/scratch", None)
+        .await;
+    api_error(&r, 409, "conflict");
+    c.delete_object()
+        .bucket("scratch")
+        .key("k")
+        .send()
+        .await
+        .expect("delete");
+    let (st, _) = api
+        .call(Method::DELETE, "/api/v1/storage-elements/scratch", None)
+        .await;
+    assert_eq!(st, 204);
+    api_error(
+        &api.get("/api/v1/storage-elements/scratch").await,
+        404,
+        "not_found",
+    );
+});
+
+storage_test!(mode_transitions_and_history, |srv| async move {
+    let api = admin(&srv).await;
+    let (st, _) = api
+        .post(
+            "/api/v1/storage-elements",
+            json!({"name": "books", "mode": "rw"}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let c = srv.client();
+    put(&c, "books", "a", "alpha").await;
+
+    // Illegal: 409 naming the allowed targets; nothing changes.
+    let r = api
+        .post(
+            "/api/v1/storage-elements/books/mode",
+            json!({"mode": "ar", "reason": "skip"}),
+        )
+        .await;
+    api_error(&r, 409, "conflict");
+    assert_eq!(
+        r.1["message"],
+        "storage element 'books' cannot change from mode rw to ar: from rw the allowed targets are: ro"
+    );
+    api_error(
+        &api.post(
+            "/api/v1/storage-elements/books/mode",
+            json!({"mode": "purple"}),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    api_error(
+        &api.post(
+            "/api/v1/storage-elements/books/mode",
+            json!({"mode": "ro", "extra": 1}),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    assert_eq!(
+        api.get("/api/v1/storage-elements/books").await.1["mode"],
+        "rw"
+    );
+
+    let (st, el) = api
+        .post(
+            "/api/v1/storage-elements/books/mode",
+            json!({"mode": "ro", "reason": "closed"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{el:#}");
+    assert_eq!(el["mode"], "ro");
+    // Takes effect on the next S3 request.
+    let f = sdk_err(
+        c.put_object()
+            .bucket("books")
+            .key("b")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+    );
+    f.assert(403, "AccessDenied");
+
+    let r = api
+        .post("/api/v1/storage-elements/books/mode", json!({"mode": "rw"}))
+        .await;
+    api_error(&r, 409, "conflict");
+    assert!(
+        r.1["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("confirm"),
+        "{:#}",
+        r.1
+    );
+    let (st, _) = api
+        .post(
+            "/api/v1/storage-elements/books/mode",
+            json!({"mode": "rw", "confirm": true, "reason": "fix"}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    put(&c, "books", "b", "bravo").await;
+
+    let (st, h) = api.get("/api/v1/storage-elements/books/mode-history").await;
+    assert_eq!(st, 200);
+    let items = h["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{h:#}");
+    assert_eq!(
+        (items[0]["from"].as_str(), items[0]["to"].as_str()),
+        (Some("rw"), Some("ro"))
+    );
+    assert_eq!(items[0]["reason"], "closed");
+    assert_eq!(items[0]["changed_by"], json!(srv_admin_name(&api).await));
+    assert_eq!(
+        (items[1]["from"].as_str(), items[1]["to"].as_str()),
+        (Some("ro"), Some("rw"))
+    );
+
+    // edit never changes.
+    create_bucket(&c, "plain").await;
+    let r = api
+        .post("/api/v1/storage-elements/plain/mode", json!({"mode": "rw"}))
+        .await;
+    api_error(&r, 409, "conflict");
+    assert!(
+        r.1["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("mode edit is final")
+    );
+    api_error(
+        &api.post(
+            "/api/v1/storage-elements/nosuch/mode",
+            json!({"mode": "ro"}),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+});
+
+/// The name of the account the admin token belongs to (the system account).
+async fn srv_admin_name(api: &Api<'_>) -> String {
+    let (_, v) = api.get("/api/v1/storage-elements/books").await;
+    // The element was created by the same caller through the API.
+    v["created_by"].as_str().unwrap_or_default().to_owned()
+}
+
+storage_test!(attributes_and_access, |srv| async move {
+    let api = admin(&srv).await;
+    let c = srv.client();
+    create_bucket(&c, "docs").await;
+    c.put_object()
+        .bucket("docs")
+        .key("r/1.pdf")
+        .metadata("author", "ann")
+        .body(ByteStream::from_static(b"pdf"))
+        .send()
+        .await
+        .expect("put");
+    let (st, attr) = api
+        .get("/api/v1/storage-elements/docs/attributes?key=r/1.pdf")
+        .await;
+    assert_eq!(st, 200, "{attr:#}");
+    let disk = srv.object_on_disk("docs", "r/1.pdf").expect("on disk");
+    assert_eq!(attr, disk.json);
+    api_error(
+        &api.get("/api/v1/storage-elements/docs/attributes?key=missing")
+            .await,
+        404,
+        "not_found",
+    );
+
+    // No token: 401. Bad names: 400, nothing created.
+    let r = srv
+        .http()
+        .get(format!("{}/api/v1/storage-elements", srv.admin_url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 401);
+    api_error(
+        &api.post("/api/v1/storage-elements", json!({"name": "Bad_Name"}))
+            .await,
+        400,
+        "bad_request",
+    );
+    api_error(
+        &api.post(
+            "/api/v1/storage-elements",
+            json!({"name": "okname", "mode": "frozen"}),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    api_error(
+        &api.post("/api/v1/storage-elements", json!({"name": "docs"}))
+            .await,
+        409,
+        "conflict",
+    );
+    let (_, all) = api.get("/api/v1/storage-elements").await;
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(1), "{all:#}");
+});
+
+storage_test!(auditors_read_only_admins_change, |srv| async move {
+    let api = admin(&srv).await;
+    let (st, _) = api
+        .post(
+            "/api/v1/storage-elements",
+            json!({"name": "books", "mode": "rw"}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let (st, acc) = api
+        .post(
+            "/api/v1/service-accounts",
+            json!({"name": "aud", "role": "auditor"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{acc:#}");
+    let auditor = Api {
+        srv: &srv,
+        bearer: token(
+            &srv,
+            acc["client_id"].as_str().expect("client_id"),
+            acc["client_secret"].as_str().expect("client_secret"),
+        )
+        .await,
+    };
+    assert_eq!(auditor.get("/api/v1/storage-elements/books").await.0, 200);
+    assert_eq!(
+        auditor
+            .get("/api/v1/storage-elements/books/mode-history")
+            .await
+            .0,
+        200
+    );
+    api_error(
+        &auditor
+            .post("/api/v1/storage-elements/books/mode", json!({"mode": "ro"}))
+            .await,
+        403,
+        "forbidden",
+    );
+    api_error(
+        &auditor
+            .post("/api/v1/storage-elements", json!({"name": "mine"}))
+            .await,
+        403,
+        "forbidden",
+    );
+    let (_, el) = api.get("/api/v1/storage-elements/books").await;
+    assert_eq!(el["mode"], "rw");
+    let (_, h) = api.get("/api/v1/storage-elements/books/mode-history").await;
+    assert_eq!(h["items"], json!([]));
+    api_error(
+        &api.get("/api/v1/storage-elements/mine").await,
+        404,
+        "not_found",
+    );
+});
