@@ -414,3 +414,114 @@ storage_test!(auditors_read_only_admins_change, |srv| async move {
         "not_found",
     );
 });
+
+storage_test!(element_on_its_own_root_path, |srv| async move {
+    let mut srv = srv;
+    let api = admin(&srv).await;
+    let outside = tempfile::Builder::new()
+        .prefix("artstore-element-")
+        .tempdir()
+        .expect("tempdir");
+    let root = outside.path().join("archive-2026");
+    let root_str = root.to_str().expect("utf-8 path").to_owned();
+
+    // Bad paths: a clear 400 and nothing created.
+    let occupied = outside.path().join("occupied");
+    std::fs::create_dir_all(&occupied).unwrap();
+    std::fs::write(occupied.join("someone-elses.txt"), "x").unwrap();
+    let inside = srv.data_dir().join("elements").join("nested");
+    for (path, words) in [
+        ("relative/dir".to_owned(), "absolute"),
+        (format!("{root_str}/../x"), "absolute"),
+        (inside.to_str().unwrap().to_owned(), "overlaps"),
+        (srv.data_dir().to_str().unwrap().to_owned(), "overlaps"),
+        (occupied.to_str().unwrap().to_owned(), "not empty"),
+    ] {
+        let r = api
+            .post(
+                "/api/v1/storage-elements",
+                json!({"name": "placed", "backend": {"kind": "local", "path": path}}),
+            )
+            .await;
+        api_error(&r, 400, "bad_request");
+        let msg = r.1["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(words), "{path}: {msg}");
+        api_error(
+            &api.get("/api/v1/storage-elements/placed").await,
+            404,
+            "not_found",
+        );
+        assert!(std::fs::symlink_metadata(srv.element_dir("placed")).is_err());
+    }
+    assert_eq!(
+        std::fs::read_to_string(occupied.join("someone-elses.txt")).unwrap(),
+        "x"
+    );
+    assert!(!inside.exists());
+
+    // On its own path: element.json and every object land there, not in the data dir.
+    let (st, el) = api
+        .post(
+            "/api/v1/storage-elements",
+            json!({"name": "placed", "mode": "edit",
+                   "backend": {"kind": "local", "path": root_str}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{el:#}");
+    assert_eq!(el["backend"]["path"], root_str.as_str());
+    assert!(root.join("element.json").is_file());
+    let c = srv.client();
+    put(&c, "placed", "deeds/1.pdf", "first deed").await;
+    put(&c, "placed", "deeds/2.pdf", "second deed").await;
+    let on_root: Vec<_> = walk_files(&root)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".attr.json"))
+        .collect();
+    assert_eq!(on_root.len(), 2, "{on_root:?}");
+    assert_eq!(get(&c, "placed", "deeds/1.pdf").await, b"first deed");
+    let (_, listed) = api.get("/api/v1/storage-elements?backend=local").await;
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "placed")
+    );
+
+    // The index rebuilt from the sidecars alone finds the element and its objects again.
+    assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+    srv.delete_index().await;
+    let (ok, report, err) = srv.index_cmd("rebuild");
+    assert!(ok, "rebuild failed: {err}");
+    assert_eq!(report["objects_indexed"], 2, "{report}");
+    srv.restart().await;
+    let c = srv.client();
+    assert_eq!(get(&c, "placed", "deeds/2.pdf").await, b"second deed");
+    let api = admin(&srv).await;
+    let (st, el) = api.get("/api/v1/storage-elements/placed").await;
+    assert_eq!(st, 200, "{el:#}");
+    assert_eq!(el["backend"]["path"], root_str.as_str());
+    assert_eq!(el["object_count"], 2);
+
+    // Delete: once empty, the element and what it put on its path are gone.
+    for k in ["deeds/1.pdf", "deeds/2.pdf"] {
+        c.delete_object()
+            .bucket("placed")
+            .key(k)
+            .send()
+            .await
+            .expect("delete");
+    }
+    let (st, _) = api
+        .call(Method::DELETE, "/api/v1/storage-elements/placed", None)
+        .await;
+    assert_eq!(st, 204);
+    assert!(std::fs::symlink_metadata(srv.element_dir("placed")).is_err());
+    assert!(!root.exists(), "the element's own directory is removed");
+    // Its name is free again, on the default backend.
+    let (st, _) = api
+        .post("/api/v1/storage-elements", json!({"name": "placed"}))
+        .await;
+    assert_eq!(st, 201);
+    assert!(srv.element_dir("placed").is_dir());
+});

@@ -548,6 +548,32 @@ storage_test!(delete_bucket_only_empty_and_edit, |srv| async move {
         .expect("still there");
 });
 
+storage_test!(cli_creates_an_element_on_its_own_path, |srv| async move {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let root = outside.path().join("vault");
+    let el = cli_ok(
+        &srv,
+        &["create", "placed", "--path", root.to_str().unwrap()],
+    );
+    assert_eq!(el["backend"]["path"], root.to_str().unwrap(), "{el}");
+    let c = srv.client();
+    put(&c, "placed", "a.txt", "on its own disk").await;
+    assert!(root.join("element.json").is_file());
+    assert_eq!(
+        walk_files(&root)
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".attr.json"))
+            .count(),
+        1
+    );
+    // A path in use: a clear error, and no element.
+    let (ok, _, err) = cli(&srv, &["create", "again", "--path", root.to_str().unwrap()]);
+    assert!(!ok && err.contains("not empty"), "{err}");
+    let (ok, _, _) = cli(&srv, &["show", "again"]);
+    assert!(!ok, "no element was left behind");
+    assert_eq!(get(&c, "placed", "a.txt").await, b"on its own disk");
+});
+
 storage_test!(
     bucket_policy_shows_mode_denies_and_cannot_override_them,
     |srv| async move {

@@ -4,35 +4,7 @@
 mod common;
 use common::*;
 
-use std::process::Command;
-
 use aws_sdk_s3::primitives::ByteStream;
-
-fn bin() -> String {
-    std::env::var("ARTSTORE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_artstore").into())
-}
-
-/// Runs `artstore index <action>` against the server's data dir and database.
-fn index_cmd(srv: &Server, action: &str) -> (bool, serde_json::Value, String) {
-    let mut cmd = Command::new(bin());
-    cmd.arg("index")
-        .arg(action)
-        .arg("--data-dir")
-        .arg(srv.data_dir())
-        .env("ARTSTORE_LOG_FORMAT", "json")
-        .env_remove("ARTSTORE_DATABASE_URL");
-    if let Some(url) = srv.database_url() {
-        cmd.arg("--database-url").arg(url);
-    }
-    let out = cmd.output().expect("run artstore index");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-    (
-        out.status.success(),
-        json,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Everything a client can observe about a bucket's objects.
 async fn snapshot(c: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
@@ -149,30 +121,6 @@ async fn fill(c: &aws_sdk_s3::Client, bucket: &str) {
         .expect("complete");
 }
 
-/// Throws the whole index away: the SQLite file, or every table of the PostgreSQL database.
-async fn delete_index(srv: &Server) {
-    match srv.database_url() {
-        None => {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(srv.data_dir().join(format!("artstore.db{suffix}")));
-            }
-        }
-        Some(url) => {
-            use sqlx::Connection as _;
-            sqlx::any::install_default_drivers();
-            let mut c = sqlx::AnyConnection::connect(&url).await.expect("connect");
-            sqlx::query("DROP SCHEMA public CASCADE")
-                .execute(&mut c)
-                .await
-                .expect("drop schema");
-            sqlx::query("CREATE SCHEMA public")
-                .execute(&mut c)
-                .await
-                .expect("create schema");
-        }
-    }
-}
-
 storage_test!(index_rebuild_reproduces_every_object, |srv| async move {
     let mut srv = srv;
     let c = srv.client();
@@ -182,8 +130,8 @@ storage_test!(index_rebuild_reproduces_every_object, |srv| async move {
     let disk_before = srv.objects_on_disk("rebuild").len();
 
     assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
-    delete_index(&srv).await;
-    let (ok, report, err) = index_cmd(&srv, "rebuild");
+    srv.delete_index().await;
+    let (ok, report, err) = srv.index_cmd("rebuild");
     assert!(ok, "rebuild failed: {err}");
     assert_eq!(report["elements_created"], 1, "{report}");
     assert_eq!(report["objects_indexed"], 5, "{report}");
@@ -204,7 +152,7 @@ storage_test!(index_rebuild_reproduces_every_object, |srv| async move {
     // Data is intact, and verify agrees with the rebuilt index.
     assert_object(&srv, "rebuild", "dir/b.pdf", &pattern(2000, 1)).await;
     srv.stop();
-    let (ok, report, err) = index_cmd(&srv, "verify");
+    let (ok, report, err) = srv.index_cmd("verify");
     assert!(ok, "verify after rebuild: {report} {err}");
     assert_eq!(report["objects_checked"], 5);
 });
@@ -214,7 +162,7 @@ storage_test!(index_verify_reports_damage, |srv| async move {
     let c = srv.client();
     fill(&c, "verify").await;
     srv.stop();
-    let (ok, report, _) = index_cmd(&srv, "verify");
+    let (ok, report, _) = srv.index_cmd("verify");
     assert!(ok, "a healthy store verifies clean: {report}");
 
     // Bit rot in one file, another file lost, and a stray sidecar.
@@ -233,7 +181,7 @@ storage_test!(index_verify_reports_damage, |srv| async move {
         .with_file_name("stray_admin_20260101T000000_x.txt.attr.json");
     std::fs::copy(&lost.attr, &orphan).expect("copy sidecar");
 
-    let (ok, report, _) = index_cmd(&srv, "verify");
+    let (ok, report, _) = srv.index_cmd("verify");
     assert!(!ok, "damage makes verify fail");
     assert_eq!(
         report["checksum_mismatch"],

@@ -677,7 +677,9 @@ storage_test!(
             .expect("Retry-After")
             .parse()
             .unwrap();
-        assert!((1..=60).contains(&wait), "{wait}");
+        // In process a token bucket (<= 60 s); with Redis a two-window sliding count, which can
+        // ask for up to two windows when the allowance was used at the end of one.
+        assert!((1..=120).contains(&wait), "{wait}");
         // Other accounts are not affected.
         s3_with_token(&srv, Method::GET, "/limited", &admin, b"")
             .await

@@ -4,14 +4,16 @@
 use artstore_metadata::{
     Account, AccountQuery, AccountStatus, AccountUpdate, Identity, NewAccount, Role, now_ms,
 };
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use rand::Rng as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::record;
 use crate::auth::Caller;
@@ -22,20 +24,14 @@ use crate::{AdminState, rfc3339};
 /// Default secret lifetime (DESIGN.md §5).
 pub const SECRET_LIFETIME_MS: i64 = 90 * 24 * 3600 * 1000;
 
-pub fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/api/v1/service-accounts", get(list).post(create))
-        .route(
-            "/api/v1/service-accounts/{id}",
-            get(show).patch(update).delete(remove),
-        )
-        .route(
-            "/api/v1/service-accounts/{id}/rotate-secret",
-            post(rotate_secret),
-        )
-        .route("/api/v1/service-accounts/{id}/suspend", post(suspend))
-        .route("/api/v1/service-accounts/{id}/activate", post(activate))
-        .route("/api/v1/service-accounts/{id}/grants", put(set_grants))
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(suspend))
+        .routes(routes!(activate))
+        .routes(routes!(set_grants))
 }
 
 /// A new access key id: `AS` + 18 upper-case letters/digits.
@@ -146,19 +142,41 @@ async fn audit_ok(st: &AdminState, who: &Identity, action: &str, target: &Accoun
     .await;
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateServiceAccount)]
 struct CreateBody {
+    /// 1-64 letters, digits, `-`, `_`, `.`, `@`; unique.
     name: String,
     #[serde(default)]
     description: Option<String>,
+    #[schema(value_type = crate::openapi::RoleName)]
     role: String,
+    /// Requests per minute (S3 and admin together); absent or `null` = unlimited.
     #[serde(default)]
     rate_limit: Option<i64>,
+    /// RFC 3339; default 90 days from now.
+    #[schema(format = DateTime)]
     #[serde(default)]
     secret_expires_at: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/service-accounts",
+    operation_id = "createServiceAccount",
+    tag = "service-accounts",
+    summary = "Create a service account",
+    description = "Admins only. The answer is the only place the `client_secret` is ever shown.",
+    request_body = CreateBody,
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 201, description = "The account with its client_secret", body = crate::openapi::ServiceAccountWithSecret),
+        (status = 400, description = "Malformed body, unknown field, invalid name or role", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The name is taken", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn create(
     State(st): State<AdminState>,
     caller: Caller,
@@ -193,6 +211,26 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/service-accounts",
+    operation_id = "listServiceAccounts",
+    tag = "service-accounts",
+    summary = "List service accounts",
+    description = "Admins and auditors. Deleted accounts appear only with `status=deleted`.",
+    params(
+        ("role" = Option<crate::openapi::RoleName>, Query, description = "Only this role"),
+        ("status" = Option<crate::openapi::AccountStatusName>, Query, description = "Only this status (default: all but deleted)"),
+        ("name" = Option<String>, Query, description = "Name contains this"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "Items to skip"),
+    ),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "One page", body = crate::openapi::ServiceAccountList),
+        (status = 400, description = "Unknown parameter or bad value", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn list(
     State(st): State<AdminState>,
     caller: Caller,
@@ -237,6 +275,20 @@ async fn with_grants(st: &AdminState, acc: &Account) -> Result<Value, ApiError> 
     Ok(body)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/service-accounts/{id}",
+    operation_id = "getServiceAccount",
+    tag = "service-accounts",
+    summary = "Read a service account",
+    description = "Admins and auditors; with its grants, never its secret.",
+    params(("id" = String, Path, description = "Account id")),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The account", body = crate::openapi::ServiceAccount),
+        (status = 404, description = "No such account", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn show(
     State(st): State<AdminState>,
     caller: Caller,
@@ -247,20 +299,26 @@ async fn show(
     Ok(Json(with_grants(&st, &acc).await?))
 }
 
-#[derive(Deserialize)]
+/// Absent fields are kept; `null` clears a nullable field.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UpdateServiceAccount)]
 struct UpdateBody {
     #[serde(default)]
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::RoleName>)]
     role: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     rate_limit: Option<Option<i64>>,
+    /// `active`, `suspended` or `expired` (use DELETE to delete).
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::AccountStatusName>)]
     status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(format = DateTime)]
     secret_expires_at: Option<Option<String>>,
 }
 
@@ -298,6 +356,23 @@ pub fn guard_deleted(acc: &Account) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/service-accounts/{id}",
+    operation_id = "updateServiceAccount",
+    tag = "service-accounts",
+    summary = "Update a service account",
+    description = "Admins only. The system admin cannot be demoted, suspended or given a secret expiry (409).",
+    params(("id" = String, Path, description = "Account id")),
+    request_body = UpdateBody,
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The updated account", body = crate::openapi::ServiceAccount),
+        (status = 400, description = "Malformed body or invalid value", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such account", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Name taken, deleted account, or a change to the system admin", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn update(
     State(st): State<AdminState>,
     caller: Caller,
@@ -383,6 +458,21 @@ async fn set_status(
     Ok(updated)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/service-accounts/{id}",
+    operation_id = "deleteServiceAccount",
+    tag = "service-accounts",
+    summary = "Delete a service account (soft)",
+    description = "Admins only. The account can no longer sign, get tokens or use old tokens.",
+    params(("id" = String, Path, description = "Account id")),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such account", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Already deleted, or the system admin", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn remove(
     State(st): State<AdminState>,
     caller: Caller,
@@ -392,6 +482,21 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/service-accounts/{id}/suspend",
+    operation_id = "suspendServiceAccount",
+    tag = "service-accounts",
+    summary = "Suspend a service account",
+    description = "Admins only. Its SigV4 requests and tokens are refused from now on.",
+    params(("id" = String, Path, description = "Account id")),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The suspended account", body = crate::openapi::ServiceAccount),
+        (status = 404, description = "No such account", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Deleted account, or the system admin", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn suspend(
     State(st): State<AdminState>,
     caller: Caller,
@@ -408,6 +513,21 @@ async fn suspend(
     Ok(Json(account_json(&acc)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/service-accounts/{id}/activate",
+    operation_id = "activateServiceAccount",
+    tag = "service-accounts",
+    summary = "Activate a service account",
+    description = "Admins only.",
+    params(("id" = String, Path, description = "Account id")),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The active account", body = crate::openapi::ServiceAccount),
+        (status = 404, description = "No such account", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Deleted account", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn activate(
     State(st): State<AdminState>,
     caller: Caller,
@@ -417,6 +537,21 @@ async fn activate(
     Ok(Json(account_json(&acc)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/service-accounts/{id}/rotate-secret",
+    operation_id = "rotateServiceAccountSecret",
+    tag = "service-accounts",
+    summary = "Rotate the secret",
+    description = "Admins only. The old secret stops working at once; the new one is shown only in this answer.",
+    params(("id" = String, Path, description = "Account id")),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The account with its new client_secret", body = crate::openapi::ServiceAccountWithSecret),
+        (status = 404, description = "No such account", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Deleted account", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn rotate_secret(
     State(st): State<AdminState>,
     caller: Caller,
@@ -441,19 +576,40 @@ async fn rotate_secret(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Grant {
+    /// A bucket (storage element) name.
     bucket: String,
+    #[schema(value_type = crate::openapi::AccessName)]
     access: String,
 }
 
-#[derive(Deserialize)]
+/// Replaces all of the account's grants; an empty list removes them.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SetGrants)]
 struct GrantsBody {
     grants: Vec<Grant>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/service-accounts/{id}/grants",
+    operation_id = "setServiceAccountGrants",
+    tag = "service-accounts",
+    summary = "Replace the bucket grants",
+    description = "Admins only. `user` and `readonly` accounts reach every bucket while they have no grants, and only the granted ones once they have any.",
+    params(("id" = String, Path, description = "Account id")),
+    request_body = GrantsBody,
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The account with its grants", body = crate::openapi::ServiceAccount),
+        (status = 400, description = "Malformed body, invalid bucket or access, a bucket twice", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such account", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Deleted account", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn set_grants(
     State(st): State<AdminState>,
     caller: Caller,

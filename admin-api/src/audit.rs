@@ -2,18 +2,19 @@
 //! and `GET /api/v1/audit` for admins and auditors.
 
 use artstore_metadata::{AuditEvent, AuditQuery, Identity};
+use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AdminState;
 use crate::auth::Caller;
 use crate::error::{ApiError, request_id, request_source};
 use crate::query::Params;
 
-pub fn routes() -> Router<AdminState> {
-    Router::new().route("/api/v1/audit", get(list))
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 /// Records one event for the current request.
@@ -41,6 +42,27 @@ pub async fn record(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    operation_id = "listAuditEvents",
+    tag = "audit",
+    summary = "List audit events, newest first",
+    description = "Admins and auditors. Admin actions, token issues and refusals, refused admin \
+        and S3 requests.",
+    params(
+        ("action" = Option<String>, Query, description = "e.g. `account.create`, `s3.denied`"),
+        ("actor_id" = Option<String>, Query, description = "Account id of the actor"),
+        ("outcome" = Option<String>, Query, description = "`success`, `denied` or `failure`"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "Items to skip"),
+    ),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "One page", body = crate::openapi::AuditList),
+        (status = 400, description = "Unknown parameter or bad value", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn list(
     State(st): State<AdminState>,
     caller: Caller,

@@ -76,7 +76,7 @@ async fn authenticate(parts: &Parts, st: &AdminState) -> Result<Caller, ApiError
         })?;
         let acc = st.store.account_by_id(&claims.sub).await?;
         let acc = usable(acc)?;
-        limit(st, &acc)?;
+        limit(st, &acc).await?;
         return Ok(Caller(acc.identity()));
     }
     if auth.starts_with(sigv4::ALGORITHM) {
@@ -84,7 +84,7 @@ async fn authenticate(parts: &Parts, st: &AdminState) -> Result<Caller, ApiError
         let acc = st.store.account_by_client_id(&parsed.access_key).await?;
         let acc = usable(acc)?;
         sigv4::verify(parts, &parsed, &acc.client_secret).map_err(ApiError::unauthorized)?;
-        limit(st, &acc)?;
+        limit(st, &acc).await?;
         return Ok(Caller(acc.identity()));
     }
     Err(ApiError::unauthorized(
@@ -93,11 +93,12 @@ async fn authenticate(parts: &Parts, st: &AdminState) -> Result<Caller, ApiError
 }
 
 /// Counts the request against the account's `rate_limit`: 429 with `Retry-After` when exhausted.
-fn limit(st: &AdminState, acc: &Account) -> Result<(), ApiError> {
+async fn limit(st: &AdminState, acc: &Account) -> Result<(), ApiError> {
     match acc.rate_limit {
         Some(per_min) => st
             .limiter
             .check(&acc.id, per_min)
+            .await
             .map_err(ApiError::too_many_requests),
         None => Ok(()),
     }

@@ -2,38 +2,32 @@
 //! description/quota, delete (empty and `edit` only), mode transitions and their history, and
 //! an object's attr.json as stored.
 
+use artstore_backends::BackendError;
 use artstore_metadata::{
     Element, ElementUpdateError, MetaError, Mode, ModeChangeError, NewElement, allowed_targets,
 };
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AdminState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson};
 
-pub fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/api/v1/storage-elements", get(list).post(create))
-        .route(
-            "/api/v1/storage-elements/{name}",
-            get(show).patch(update).delete(remove),
-        )
-        .route("/api/v1/storage-elements/{name}/mode", post(change_mode))
-        .route(
-            "/api/v1/storage-elements/{name}/mode-history",
-            get(mode_history),
-        )
-        .route(
-            "/api/v1/storage-elements/{name}/attributes",
-            get(attributes),
-        )
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(change_mode))
+        .routes(routes!(mode_history))
+        .routes(routes!(attributes))
 }
 
 /// The element as the admin API and the CLI show it.
@@ -94,17 +88,22 @@ async fn element(st: &AdminState, name: &str) -> Result<Element, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("storage element '{name}' not found")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BackendSpec {
     kind: String,
+    /// Absolute directory for this element's files; default: `<data-dir>/elements/<name>`.
+    #[serde(default)]
+    path: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateStorageElement)]
 struct CreateBody {
     name: String,
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::ModeName>)]
     mode: Option<String>,
     #[serde(default)]
     backend: Option<BackendSpec>,
@@ -114,6 +113,21 @@ struct CreateBody {
     description: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/storage-elements",
+    operation_id = "createStorageElement",
+    tag = "storage-elements",
+    summary = "Create a storage element",
+    description = "Admins only. Mode defaults to `edit`.",
+    request_body = CreateBody,
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 201, description = "The element", body = crate::openapi::StorageElement),
+        (status = 400, description = "Malformed body, invalid name, mode or backend", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The name is taken", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn create(
     State(st): State<AdminState>,
     caller: Caller,
@@ -131,10 +145,11 @@ async fn create(
         && b.kind != "local"
     {
         return Err(ApiError::bad_request(format!(
-            "unsupported backend kind '{}': only \"local\" (the server's data dir) is available",
+            "unsupported backend kind '{}': only \"local\" (with an optional \"path\") is available",
             b.kind
         )));
     }
+    let path = body.backend.as_ref().and_then(|b| b.path.clone());
     if body.capacity_bytes.is_some_and(|c| c < 0) {
         return Err(ApiError::bad_request("capacity_bytes must be >= 0"));
     }
@@ -143,19 +158,37 @@ async fn create(
         .create_element(&NewElement {
             name: body.name.clone(),
             mode,
-            backend: r#"{"kind":"local"}"#.into(),
+            backend: match &path {
+                Some(p) => json!({"kind": "local", "path": p}).to_string(),
+                None => r#"{"kind":"local"}"#.into(),
+            },
             capacity_bytes: body.capacity_bytes,
             description: body.description,
             created_by: caller.identity().name.clone(),
         })
         .await?;
-    if let Err(e) = st.fs.create_element(&el.name, &el.element_json()).await {
+    let made = match &path {
+        Some(p) => {
+            st.fs
+                .create_element_at(&el.name, std::path::Path::new(p), &el.element_json())
+                .await
+        }
+        None => st.fs.create_element(&el.name, &el.element_json()).await,
+    };
+    if let Err(e) = made {
         // Without its directory the element is unusable: take the row back.
-        tracing::error!(element = %el.name, error = %e, "cannot create element directory");
         if let Err(de) = st.store.delete_element(&el.name).await {
             tracing::error!(element = %el.name, error = %de, "cannot undo element creation");
         }
-        return Err(ApiError::internal("cannot create the element's directory"));
+        return Err(match e {
+            BackendError::Io(io) if io.kind() == std::io::ErrorKind::InvalidInput => {
+                ApiError::bad_request(io.to_string())
+            }
+            e => {
+                tracing::error!(element = %el.name, error = %e, "cannot create element directory");
+                ApiError::internal("cannot create the element's directory")
+            }
+        });
     }
     audit::record(
         &st,
@@ -177,6 +210,24 @@ struct ListParams {
     q: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/storage-elements",
+    operation_id = "listStorageElements",
+    tag = "storage-elements",
+    summary = "List storage elements",
+    description = "Admins and auditors.",
+    params(
+        ("mode" = Option<crate::openapi::ModeName>, Query, description = "Only this mode"),
+        ("backend" = Option<String>, Query, description = "Only this backend kind, e.g. `local`"),
+        ("q" = Option<String>, Query, description = "Name contains this"),
+    ),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "Every matching element", body = crate::openapi::StorageElementList),
+        (status = 400, description = "Unknown parameter or bad value", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn list(
     State(st): State<AdminState>,
     caller: Caller,
@@ -205,6 +256,20 @@ async fn list(
     Ok(Json(json!({ "items": items })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/storage-elements/{name}",
+    operation_id = "getStorageElement",
+    tag = "storage-elements",
+    summary = "Read a storage element with its usage",
+    description = "Admins and auditors.",
+    params(("name" = String, Path, description = "Element (bucket) name")),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The element", body = crate::openapi::StorageElement),
+        (status = 404, description = "No such element", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn show(
     State(st): State<AdminState>,
     caller: Caller,
@@ -215,8 +280,9 @@ async fn show(
 }
 
 /// `null` clears a field; an absent field keeps it.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UpdateStorageElement)]
 struct UpdateBody {
     #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
@@ -232,6 +298,23 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/storage-elements/{name}",
+    operation_id = "updateStorageElement",
+    tag = "storage-elements",
+    summary = "Update description and quota",
+    description = "Admins only. `null` clears a field; a quota below the current usage is refused.",
+    params(("name" = String, Path, description = "Element (bucket) name")),
+    request_body = UpdateBody,
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The element", body = crate::openapi::StorageElement),
+        (status = 400, description = "Malformed body or nothing to update", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such element", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Quota below usage", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn update(
     State(st): State<AdminState>,
     caller: Caller,
@@ -271,6 +354,21 @@ async fn update(
     Ok(Json(element_view(&el)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/storage-elements/{name}",
+    operation_id = "deleteStorageElement",
+    tag = "storage-elements",
+    summary = "Delete a storage element",
+    description = "Admins only; only an empty element in mode `edit`.",
+    params(("name" = String, Path, description = "Element (bucket) name")),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such element", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Not empty, or not in mode edit", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn remove(
     State(st): State<AdminState>,
     caller: Caller,
@@ -308,9 +406,11 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ChangeMode)]
 struct ModeBody {
+    #[schema(value_type = crate::openapi::ModeName)]
     mode: String,
     #[serde(default)]
     reason: Option<String>,
@@ -318,6 +418,23 @@ struct ModeBody {
     confirm: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/storage-elements/{name}/mode",
+    operation_id = "changeStorageElementMode",
+    tag = "storage-elements",
+    summary = "Change the mode",
+    description = "Admins only. Allowed: `rw → ro`, `ro → ar`, and `ro → rw` with `confirm: true`.",
+    params(("name" = String, Path, description = "Element (bucket) name")),
+    request_body = ModeBody,
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The element in its new mode", body = crate::openapi::StorageElement),
+        (status = 400, description = "Malformed body or unknown mode", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such element", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Illegal transition (the message names the allowed targets) or confirmation missing", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn change_mode(
     State(st): State<AdminState>,
     caller: Caller,
@@ -375,6 +492,20 @@ async fn change_mode(
     Ok(Json(element_view(&el)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/storage-elements/{name}/mode-history",
+    operation_id = "getStorageElementModeHistory",
+    tag = "storage-elements",
+    summary = "Mode transitions",
+    description = "Admins and auditors.",
+    params(("name" = String, Path, description = "Element (bucket) name")),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "Every recorded transition", body = crate::openapi::ModeHistory),
+        (status = 404, description = "No such element", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn mode_history(
     State(st): State<AdminState>,
     caller: Caller,
@@ -392,6 +523,21 @@ struct AttrParams {
     key: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/storage-elements/{name}/attributes",
+    operation_id = "getObjectAttributes",
+    tag = "storage-elements",
+    summary = "An object's attr.json",
+    description = "Admins and auditors. The sidecar exactly as stored.",
+    params(("name" = String, Path, description = "Element (bucket) name"), ("key" = String, Query, description = "Object key")),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The attr.json document", body = Object),
+        (status = 400, description = "Missing key parameter", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such element or object", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn attributes(
     State(st): State<AdminState>,
     caller: Caller,

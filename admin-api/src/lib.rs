@@ -8,6 +8,8 @@ pub mod elements;
 pub mod error;
 pub mod keys;
 pub mod maintenance;
+pub mod metrics;
+pub mod openapi;
 mod query;
 pub mod ratelimit;
 pub mod sigv4;
@@ -21,6 +23,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -31,16 +35,35 @@ pub struct AdminState {
     pub limiter: Arc<ratelimit::RateLimiter>,
     /// The local backend: element directories, element.json and sidecars.
     pub fs: artstore_backends::LocalFs,
+    /// Request counters and histograms of both endpoints, served at `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
-pub fn router(state: AdminState) -> Router {
-    Router::new()
-        .route("/health/live", get(live))
+/// Every admin route with its OpenAPI description: the router and the document come from here.
+fn api() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::with_openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(live))
+        // Documented in openapi.rs (`ready_doc`).
         .route("/health/ready", get(ready))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi::openapi_json))
         .merge(tokens::routes())
         .merge(accounts::routes())
         .merge(audit::routes())
         .merge(elements::routes())
+}
+
+/// The OpenAPI document of the admin API (what `GET /api/v1/openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = api().into_openapi();
+    openapi::finish(&mut doc);
+    doc
+}
+
+pub fn router(state: AdminState) -> Router {
+    api()
+        .split_for_parts()
+        .0
         .with_state(state.clone())
         // Outermost last: request id for every response (errors carry it in their body).
         .layer(axum::middleware::from_fn(sigv4::body_digest))
@@ -48,34 +71,60 @@ pub fn router(state: AdminState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state, request_ctx))
 }
 
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    operation_id = "live",
+    tag = "operations",
+    summary = "Liveness probe",
+    description = "200 while the process serves requests. No authentication.",
+    responses((status = 200, description = "Alive", body = openapi::Live))
+)]
 async fn live() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready when the index answers; the database is critical.
+/// Ready when the index answers; the database is critical. Redis is optional: without it rate
+/// limits count per node, so the node serves but reports `degraded`.
 async fn ready(State(st): State<AdminState>) -> (StatusCode, Json<Value>) {
-    match st.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({"status": "ok", "checks": {"database": "ok"}})),
-        ),
+    let database = match st.store.ping().await {
+        Ok(()) => "ok",
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "checks": {"database": "down"}})),
-            )
+            tracing::warn!(error = %e, "readiness check failed: database");
+            "down"
         }
-    }
+    };
+    let redis = match st.limiter.redis_ok().await {
+        None => "not_configured",
+        Some(true) => "ok",
+        Some(false) => "down",
+    };
+    let (code, status) = match (database, redis) {
+        ("down", _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (_, "down") => (StatusCode::OK, "degraded"),
+        _ => (StatusCode::OK, "ok"),
+    };
+    (
+        code,
+        Json(json!({"status": status, "checks": {"database": database, "redis": redis}})),
+    )
 }
 
 /// Gives every admin request an id (in `x-request-id` and in JSON error bodies) and its
-/// client address, and records refused requests (401/403) in the audit log.
+/// client address, records refused requests (401/403) in the audit log, and counts the request
+/// in the metrics by its route template.
 async fn request_ctx(
     State(st): State<AdminState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    // Set by the router before route layers run; absent when no route matched.
+    let matched = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .cloned();
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
     let source = req
         .extensions()
@@ -116,6 +165,12 @@ async fn request_ctx(
     if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
+    st.metrics.admin_request(
+        &method,
+        matched.as_ref().map(|m| m.as_str()),
+        resp.status().as_u16(),
+        start.elapsed(),
+    );
     resp
 }
 

@@ -3,8 +3,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use artstore_backends::attr::RestoreAttr;
 use artstore_backends::{AttrJson, BackendError, LocalFs};
-use artstore_metadata::{ListEntry, ListQuery, MetaError, Mode, NewElement, ObjectRecord, Store};
+use artstore_metadata::{
+    ListEntry, ListQuery, MetaError, Mode, NewElement, ObjectRecord, RestoreState, Store,
+};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -94,7 +97,22 @@ pub fn record_from_attr(bucket: &str, data_rel: &str, a: &AttrJson) -> ObjectRec
         parts_count: a.parts_count.map(i64::from),
         created_ms: ms(&a.created_at),
         updated_ms: ms(&a.updated_at),
+        restore: a.restore.as_ref().and_then(restore_from_attr),
     }
+}
+
+/// The index's view of a sidecar's `restore` record; one with an unknown status is left out
+/// (the object then reads as never restored) rather than failing the whole rebuild.
+pub fn restore_from_attr(r: &RestoreAttr) -> Option<RestoreState> {
+    let opt_ms = |t: &Option<String>| t.as_deref().map(ms);
+    Some(RestoreState {
+        status: r.status.parse().ok()?,
+        days: i64::from(r.days),
+        requested_ms: ms(&r.requested_at),
+        requested_by: r.requested_by.clone(),
+        completed_ms: opt_ms(&r.completed_at),
+        expires_ms: opt_ms(&r.expires_at),
+    })
 }
 
 pub struct Maintenance {
@@ -153,7 +171,11 @@ impl Maintenance {
         let created = NewElement {
             name: bucket.to_owned(),
             mode,
-            backend: r#"{"kind":"local"}"#.into(),
+            // An element on its own root path is a symlink to it: the link is the truth.
+            backend: match self.fs.element_path(bucket) {
+                Some(p) => serde_json::json!({"kind": "local", "path": p}).to_string(),
+                None => r#"{"kind":"local"}"#.into(),
+            },
             capacity_bytes: doc.get("capacity_bytes").and_then(|v| v.as_i64()),
             description: text("description"),
             created_by: text("created_by").unwrap_or_else(|| "recovery".into()),

@@ -2,32 +2,36 @@
 //! `POST /api/v1/keys/rotate`.
 
 use artstore_metadata::{AccountStatus, now_ms};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AdminState;
 use crate::audit::record;
 use crate::auth::Caller;
 use crate::error::{ApiError, parse_json};
 
-pub fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/api/v1/auth/token", post(token))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/api/v1/keys/rotate", post(rotate))
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(token))
+        .routes(routes!(jwks))
+        .routes(routes!(rotate))
 }
 
-#[derive(Deserialize)]
+/// Client credentials as JSON.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TokenRequest)]
 struct JsonCreds {
     client_id: String,
     client_secret: String,
@@ -36,6 +40,17 @@ struct JsonCreds {
     #[serde(default)]
     #[allow(dead_code)]
     scope: Option<String>,
+}
+
+/// Client credentials as an RFC 6749 form; the id and secret may come in HTTP Basic instead.
+#[derive(ToSchema)]
+#[schema(as = TokenForm)]
+#[allow(dead_code)]
+struct TokenForm {
+    /// Must be `client_credentials`.
+    grant_type: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
 }
 
 /// Token requests allowed per minute per client id and per source address.
@@ -142,6 +157,30 @@ fn form_decode(s: &str) -> String {
         .into_owned()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token",
+    operation_id = "issueToken",
+    tag = "auth",
+    summary = "Client credentials → access token",
+    description = "OAuth 2 client credentials (RFC 6749 §4.4): JSON `{client_id, client_secret}`, \
+        or a form with `grant_type=client_credentials` and the credentials in the form or in HTTP \
+        Basic. Answers carry `Cache-Control: no-store`. Limited to 60 attempts per minute per \
+        client id and 300 per client address.",
+    request_body(content(
+        (JsonCreds = "application/json"),
+        (TokenForm = "application/x-www-form-urlencoded"),
+    )),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "A bearer token", body = crate::openapi::TokenResponse),
+        (status = 400, description = "Malformed body, missing or unsupported grant type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`invalid_client`: unknown client or wrong secret", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`unauthorized_client`: the account is suspended or expired, or its secret has expired", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Neither JSON nor a form", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many attempts for this client or address", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn token(State(st): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
     match issue(&st, &headers, &body).await {
         Ok(r) => r,
@@ -176,12 +215,14 @@ async fn issue(st: &AdminState, headers: &HeaderMap, body: &[u8]) -> Result<Resp
     let source = crate::error::request_source().unwrap_or_default();
     st.limiter
         .check(&format!("token-source:{source}"), TOKEN_ATTEMPTS_PER_SOURCE)
-        .and_then(|()| {
-            st.limiter.check(
-                &format!("token-client:{client_id}"),
-                TOKEN_ATTEMPTS_PER_CLIENT,
-            )
-        })
+        .await
+        .map_err(ApiError::too_many_requests)?;
+    st.limiter
+        .check(
+            &format!("token-client:{client_id}"),
+            TOKEN_ATTEMPTS_PER_CLIENT,
+        )
+        .await
         .map_err(ApiError::too_many_requests)?;
     let acc = st.store.account_by_client_id(&client_id).await?;
     // Same answer for an unknown id and a wrong secret, so ids cannot be probed.
@@ -261,6 +302,17 @@ fn no_store(resp: &mut Response) {
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    operation_id = "getJwks",
+    tag = "auth",
+    summary = "Public token signing keys (JWK set)",
+    responses(
+        (status = 200, description = "Every key that verifies tokens, newest last", body = crate::openapi::Jwks),
+        (status = 500, description = "The keys cannot be loaded", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn jwks(State(st): State<AdminState>) -> Result<Response, ApiError> {
     let set = st.keys.jwks().await.map_err(|e| {
         tracing::error!(error = %e, "cannot load signing keys");
@@ -274,6 +326,20 @@ async fn jwks(State(st): State<AdminState>) -> Result<Response, ApiError> {
     Ok(resp)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/keys/rotate",
+    operation_id = "rotateSigningKey",
+    tag = "auth",
+    summary = "Add a new signing key",
+    description = "New tokens are signed with the new key; tokens signed by older keys stay valid \
+        until they expire. Admins only.",
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 201, description = "The new key", body = crate::openapi::RotatedKey),
+        (status = 500, description = "Key generation failed", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn rotate(State(st): State<AdminState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let kid = st.keys.rotate().await.map_err(|e| {

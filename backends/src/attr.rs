@@ -54,6 +54,30 @@ pub struct AttrJson {
     pub checksums: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub parts_count: Option<u32>,
+    /// The last RestoreObject of the object while its element is archived (`ar`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub restore: Option<RestoreAttr>,
+}
+
+/// The `restore` record: what was asked, by whom, and how the verification ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreAttr {
+    /// `ongoing`, `completed` or `failed`.
+    pub status: String,
+    pub days: u32,
+    /// RFC 3339 UTC.
+    pub requested_at: String,
+    /// Service account name.
+    pub requested_by: String,
+    /// When the verification ended, successfully or not.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub completed_at: Option<String>,
+    /// End of the readable period of a completed restore.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expires_at: Option<String>,
+    /// Why a failed restore failed (e.g. the SHA-256 mismatch found).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
 }
 
 /// Standard HTTP headers stored with an object.
@@ -255,6 +279,7 @@ fn migrate_v1(mut m: Map<String, Value>) -> AttrJson {
         custom_attributes: take_string_map(&mut m, &["metadata", "custom_attributes"]),
         checksums: BTreeMap::new(),
         parts_count: None,
+        restore: None,
     }
 }
 
@@ -289,6 +314,7 @@ mod tests {
             custom_attributes: BTreeMap::from([("project".to_owned(), "x".to_owned())]),
             checksums: BTreeMap::new(),
             parts_count: None,
+            restore: None,
         }
     }
 
@@ -322,6 +348,30 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.contains("\"content-disposition\": \"attachment\""));
         assert!(!text.contains("content-encoding"));
+        assert_eq!(AttrJson::parse(&bytes).unwrap(), a);
+    }
+
+    #[test]
+    fn restore_round_trip() {
+        let mut a = sample();
+        assert!(
+            !String::from_utf8(a.to_bytes().unwrap())
+                .unwrap()
+                .contains("restore")
+        );
+        a.restore = Some(RestoreAttr {
+            status: "completed".to_owned(),
+            days: 3,
+            requested_at: "2026-11-22T05:00:00Z".to_owned(),
+            requested_by: "svc".to_owned(),
+            completed_at: Some("2026-11-22T05:01:00Z".to_owned()),
+            expires_at: Some("2026-11-26T00:00:00Z".to_owned()),
+            error: None,
+        });
+        let bytes = a.to_bytes().unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("\"expires_at\": \"2026-11-26T00:00:00Z\""));
+        assert!(!text.contains("\"error\""));
         assert_eq!(AttrJson::parse(&bytes).unwrap(), a);
     }
 

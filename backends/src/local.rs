@@ -84,11 +84,64 @@ impl LocalFs {
         .await
     }
 
-    /// Removes the element directory tree; a missing one is fine.
+    /// Creates an element whose objects live under `path` (an absolute directory outside the data
+    /// dir, empty or absent) and writes its `element.json` there. `<root>/<bucket>` becomes a
+    /// symlink to `path`, so every other operation, recovery and `index rebuild` find the element
+    /// where they find all others.
+    pub async fn create_element_at(
+        &self,
+        bucket: &str,
+        path: &Path,
+        element_json: &[u8],
+    ) -> Result<(), BackendError> {
+        let link = self.element(bucket)?;
+        let root = self.root.clone();
+        let target = path.to_path_buf();
+        let bytes = element_json.to_vec();
+        blocking(move || {
+            check_element_path(&root, &target)?;
+            ensure_dir(&target)?;
+            if std::fs::read_dir(&target).at(&target)?.next().is_some() {
+                return Err(invalid_input(format!(
+                    "backend path {} is not empty",
+                    target.display()
+                )));
+            }
+            ensure_dir(&root)?;
+            std::os::unix::fs::symlink(&target, &link).at(&link)?;
+            fsync_dir(&root)?;
+            write_atomic(&target, ELEMENT_JSON, &bytes)
+        })
+        .await
+    }
+
+    /// Where the element's files are: its own root path, or `None` for one in the data dir.
+    pub fn element_path(&self, bucket: &str) -> Option<PathBuf> {
+        std::fs::read_link(self.element_root(bucket)).ok()
+    }
+
+    /// Removes the element directory tree; a missing one is fine. For an element on its own root
+    /// path, the link goes and so does what the element put there (the directory itself stays
+    /// if something else holds it, e.g. a mount point).
     pub async fn remove_element(&self, bucket: &str) -> Result<(), BackendError> {
         let dir = self.element(bucket)?;
         let root = self.root.clone();
         blocking(move || {
+            if let Ok(target) = std::fs::read_link(&dir) {
+                for entry in std::fs::read_dir(&target).at(&target)? {
+                    let entry = entry.at(&target)?;
+                    let p = entry.path();
+                    if entry.file_type().at(&p)?.is_dir() {
+                        remove_tree(&p)?;
+                    } else {
+                        remove_file(&p)?;
+                    }
+                }
+                fsync_dir(&target)?;
+                let _ = std::fs::remove_dir(&target);
+                remove_file(&dir)?;
+                return fsync_dir(&root);
+            }
             if remove_tree(&dir)? {
                 fsync_dir(&root)?;
             }
@@ -306,7 +359,14 @@ impl LocalFs {
     /// many were removed. Run at start-up, before serving requests.
     pub async fn remove_temp_files(&self) -> Result<u64, BackendError> {
         let root = self.root.clone();
-        blocking(move || remove_temp_files_under(&root)).await
+        let mut removed = blocking(move || remove_temp_files_under(&root)).await?;
+        // The walk does not follow symlinks: elements on their own root paths are walked here.
+        for bucket in self.element_names().await? {
+            if let Some(target) = self.element_path(&bucket) {
+                removed += blocking(move || remove_temp_files_under(&target)).await?;
+            }
+        }
+        Ok(removed)
     }
 }
 
@@ -361,4 +421,45 @@ async fn concat_next(mut st: Concat) -> Option<(Result<Bytes, BackendError>, Con
             }
         }
     }
+}
+
+/// An element root must be absolute, plain (no `..`), and neither inside the data root nor
+/// holding it, so no two elements and no element and the data dir can overlap.
+fn check_element_path(root: &Path, target: &Path) -> Result<(), BackendError> {
+    if !target.is_absolute()
+        || target
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return Err(invalid_input(format!(
+            "backend path {} must be an absolute path without '.' or '..'",
+            target.display()
+        )));
+    }
+    let canon = |p: &Path| {
+        // The deepest existing ancestor, resolved; enough to compare locations.
+        let mut probe = p.to_path_buf();
+        let mut rest = Vec::new();
+        loop {
+            if let Ok(c) = probe.canonicalize() {
+                return rest.iter().rev().fold(c, |acc: PathBuf, n| acc.join(n));
+            }
+            match (probe.file_name().map(|n| n.to_os_string()), probe.parent()) {
+                (Some(n), Some(parent)) => {
+                    rest.push(n);
+                    probe = parent.to_path_buf();
+                }
+                _ => return p.to_path_buf(),
+            }
+        }
+    };
+    let (root, target) = (canon(root), canon(target));
+    if target.starts_with(&root) || root.starts_with(&target) {
+        return Err(invalid_input(format!(
+            "backend path {} overlaps the data directory {}",
+            target.display(),
+            root.display()
+        )));
+    }
+    Ok(())
 }

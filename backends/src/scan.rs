@@ -31,7 +31,10 @@ fn subdirs(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, Backe
     for entry in entries {
         let entry = entry.map_err(|e| io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type().map_err(|e| io(dir, e))?.is_dir() && keep(&name) {
+        let kind = entry.file_type().map_err(|e| io(dir, e))?;
+        // An element on its own root path is a symlink to that directory.
+        let is_dir = kind.is_dir() || (kind.is_symlink() && entry.path().is_dir());
+        if is_dir && keep(&name) {
             out.push(name);
         }
     }

@@ -57,7 +57,7 @@ impl Bearer {
         if acc.id != claims.sub {
             return Err(s3_error!(AccessDenied, "invalid bearer token"));
         }
-        self.accounts.limit(&acc)?;
+        self.accounts.limit(&acc).await?;
         Ok(acc.identity())
     }
 

@@ -44,6 +44,9 @@ pub struct ServeArgs {
     /// json or text; default: text on a terminal, json otherwise.
     #[arg(long, env = "ARTSTORE_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Read rate of archive-restore verification, bytes per second; default (or 0): unlimited.
+    #[arg(long = "restore-rate-bytes", env = "ARTSTORE_RESTORE_RATE")]
+    pub restore_rate_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +63,7 @@ struct FileConfig {
     root_secret_key: Option<String>,
     master_key: Option<String>,
     log_format: Option<String>,
+    restore_rate_bytes: Option<u64>,
 }
 
 /// Fully resolved settings.
@@ -76,6 +80,8 @@ pub struct Settings {
     pub root_secret_key: Option<String>,
     pub master_key: Option<String>,
     pub log_format: Option<String>,
+    /// Bytes per second a restore may read while verifying; `None` = unlimited.
+    pub restore_rate_bytes: Option<u64>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -110,6 +116,10 @@ impl Settings {
             root_secret_key: pick(&args.root_secret_key, file.root_secret_key),
             master_key: pick(&args.master_key, file.master_key),
             log_format: pick(&args.log_format, file.log_format),
+            restore_rate_bytes: args
+                .restore_rate_bytes
+                .or(file.restore_rate_bytes)
+                .filter(|r| *r > 0),
             data_dir,
         })
     }

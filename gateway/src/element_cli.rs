@@ -23,6 +23,9 @@ pub enum ElementAction {
         capacity: Option<i64>,
         #[arg(long)]
         description: Option<String>,
+        /// Absolute directory for the element's files (default: under the data dir).
+        #[arg(long)]
+        path: Option<std::path::PathBuf>,
         #[command(flatten)]
         common: ServeArgs,
     },
@@ -91,6 +94,7 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
             mode,
             capacity,
             description,
+            path,
             ..
         } => {
             let mode = parse_mode(&mode)?;
@@ -103,15 +107,24 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
                 .create_element(&NewElement {
                     name: name.clone(),
                     mode,
-                    backend: r#"{"kind":"local"}"#.into(),
+                    backend: match &path {
+                        Some(p) => json!({"kind": "local", "path": p}).to_string(),
+                        None => r#"{"kind":"local"}"#.into(),
+                    },
                     capacity_bytes: capacity,
                     description,
                     created_by: "cli".into(),
                 })
                 .await?;
-            fs.create_element(&name, &el.element_json())
-                .await
-                .context("cannot write element.json")?;
+            let made = match &path {
+                Some(p) => fs.create_element_at(&name, p, &el.element_json()).await,
+                None => fs.create_element(&name, &el.element_json()).await,
+            };
+            if let Err(e) = made {
+                // Without its directory the element is unusable: take the row back.
+                store.delete_element(&name).await?;
+                return Err(anyhow::Error::new(e).context("cannot create the element's directory"));
+            }
             element_view(&el)
         }
         ElementAction::List { .. } => {

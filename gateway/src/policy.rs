@@ -24,6 +24,11 @@ pub enum Action {
     UpdateObjectMetadata,
     DeleteObject,
     AbortMultipartUpload,
+    /// RestoreObject: make an archived object readable for some days (after verifying it).
+    RestoreObject,
+    /// GetObject of an archived object whose restore completed and has not expired. Named
+    /// `s3:GetObject` like any read; the archive mode does not deny it.
+    GetRestoredObject,
     CreateBucket,
     DeleteBucket,
     GetBucketPolicy,
@@ -42,6 +47,8 @@ impl Action {
             Action::UpdateObjectMetadata => "s3:PutObject",
             Action::DeleteObject => "s3:DeleteObject",
             Action::AbortMultipartUpload => "s3:AbortMultipartUpload",
+            Action::RestoreObject => "s3:RestoreObject",
+            Action::GetRestoredObject => "s3:GetObject",
             Action::CreateBucket => "s3:CreateBucket",
             Action::DeleteBucket => "s3:DeleteBucket",
             Action::GetBucketPolicy => "s3:GetBucketPolicy",
@@ -52,11 +59,16 @@ impl Action {
 
     fn class(self) -> Class {
         match self {
-            Action::GetObject | Action::HeadObject | Action::ListBucket => Class::Read,
+            Action::GetObject
+            | Action::GetRestoredObject
+            | Action::HeadObject
+            | Action::ListBucket => Class::Read,
+            // A restore costs disk reads and changes the object's record: writers only.
             Action::PutObject
             | Action::UpdateObjectMetadata
             | Action::DeleteObject
-            | Action::AbortMultipartUpload => Class::Write,
+            | Action::AbortMultipartUpload
+            | Action::RestoreObject => Class::Write,
             Action::GetBucketPolicy => Class::ReadConfig,
             Action::CreateBucket
             | Action::DeleteBucket
@@ -389,6 +401,8 @@ mod tests {
             (Mode::Edit, Action::DeleteObject, exists, "ok"),
             (Mode::Rw, Action::DeleteBucket, new, "AccessDenied"),
             (Mode::Edit, Action::DeleteBucket, new, "ok"),
+            (Mode::Ar, Action::RestoreObject, exists, "ok"),
+            (Mode::Ar, Action::GetRestoredObject, exists, "ok"),
         ];
         for (mode, action, facts, want) in cases {
             let got = code(evaluate(&admin, &element(mode), &[], action, facts));
@@ -502,6 +516,82 @@ mod tests {
             )),
             "AccessDenied"
         );
+    }
+
+    #[test]
+    fn restore_needs_write_access() {
+        let el = element(Mode::Ar);
+        let f = Facts { key_exists: true };
+        let cases = [
+            (who(Some(Role::Admin), &[]), "ok"),
+            (who(Some(Role::User), &[]), "ok"),
+            (who(Some(Role::User), &[("invoices", "write")]), "ok"),
+            (
+                who(Some(Role::User), &[("invoices", "read")]),
+                "AccessDenied",
+            ),
+            (who(Some(Role::User), &[("other", "write")]), "AccessDenied"),
+            (who(Some(Role::Auditor), &[]), "AccessDenied"),
+            (who(Some(Role::Readonly), &[]), "AccessDenied"),
+            (who(None, &[]), "AccessDenied"),
+        ];
+        for (p, want) in cases {
+            let got = code(evaluate(&p, &el, &[], Action::RestoreObject, f));
+            assert_eq!(got, want, "{p:?}");
+        }
+        // Reading the restored copy is a read: readonly may, other buckets' grantees may not.
+        assert_eq!(
+            code(evaluate(
+                &who(Some(Role::Readonly), &[]),
+                &el,
+                &[],
+                Action::GetRestoredObject,
+                f
+            )),
+            "ok"
+        );
+        assert_eq!(
+            code(evaluate(
+                &who(Some(Role::User), &[("other", "read")]),
+                &el,
+                &[],
+                Action::GetRestoredObject,
+                f
+            )),
+            "AccessDenied"
+        );
+        // A bucket policy denying s3:GetObject covers restored copies too.
+        let deny_get = PolicyStatement {
+            effect: Effect::Deny,
+            principals: vec!["*".into()],
+            actions: vec!["s3:GetObject".into()],
+        };
+        assert_eq!(
+            code(evaluate(
+                &who(Some(Role::Admin), &[]),
+                &el,
+                std::slice::from_ref(&deny_get),
+                Action::GetRestoredObject,
+                f
+            )),
+            "AccessDenied"
+        );
+        let deny_restore = PolicyStatement {
+            effect: Effect::Deny,
+            principals: vec!["bob".into()],
+            actions: vec!["s3:RestoreObject".into()],
+        };
+        assert_eq!(
+            code(evaluate(
+                &who(Some(Role::Admin), &[]),
+                &el,
+                &[deny_restore],
+                Action::RestoreObject,
+                f
+            )),
+            "AccessDenied"
+        );
+        assert_eq!(Action::RestoreObject.name(), "s3:RestoreObject");
     }
 
     #[test]

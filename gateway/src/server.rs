@@ -11,12 +11,16 @@ use hyper_util::server::graceful::GracefulShutdown;
 use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 
+use artstore_admin::ratelimit::RateLimiter;
+
 use crate::auth::{Access, Accounts, DbAuth};
 use crate::bearer::Bearer;
 use crate::bootstrap;
 use crate::config::Settings;
 use crate::host::ArtHost;
+use crate::metrics::{self as s3_metrics, ReceivedBody, SentBody};
 use crate::s3::Gateway;
+use artstore_admin::metrics::Metrics;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = bootstrap::open_store(&settings).await?;
@@ -24,8 +28,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let fs = LocalFs::new(settings.data_dir.join("elements"));
     crate::recovery::recover(&store, &fs, &settings.data_dir).await?;
 
-    let gateway = Gateway::new(store.clone(), fs.clone(), settings.region.clone());
-    let accounts = Accounts::new(store.clone());
+    let gateway = Gateway::new(
+        store.clone(),
+        fs.clone(),
+        settings.region.clone(),
+        settings.restore_rate_bytes,
+    );
+    let limiter = match &settings.redis_url {
+        Some(url) => RateLimiter::with_redis(url, &store.deployment_id().await?)
+            .context("ARTSTORE_REDIS_URL")?,
+        None => RateLimiter::new(),
+    };
+    let accounts = Accounts::new(store.clone(), Arc::new(limiter));
     let keys = artstore_admin::keys::KeyRing::open(store.clone())
         .await
         .context("cannot load token signing keys")?;
@@ -50,11 +64,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = Arc::new(Metrics::new());
     let admin = artstore_admin::router(artstore_admin::AdminState {
         store: store.clone(),
         keys: keys.clone(),
         limiter: accounts.limiter(),
         fs: fs.clone(),
+        metrics: metrics.clone(),
     });
     let mut admin_stop = stop_rx.clone();
     let admin_task = tokio::spawn(async move {
@@ -68,7 +84,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
     });
 
-    let s3_task = tokio::spawn(serve_s3(s3_listener, s3, bearer, stop_rx));
+    let s3_task = tokio::spawn(serve_s3(s3_listener, s3, bearer, metrics, stop_rx));
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop_tx.send(true);
@@ -84,6 +100,7 @@ async fn serve_s3(
     listener: TcpListener,
     svc: s3s::service::S3Service,
     bearer: Arc<Bearer>,
+    metrics: Arc<Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let conn = auto::Builder::new(TokioExecutor::new());
@@ -105,11 +122,13 @@ async fn serve_s3(
         let _ = sock.set_nodelay(true);
         let svc = svc.clone();
         let bearer = bearer.clone();
+        let metrics = metrics.clone();
         let service =
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let svc = svc.clone();
                 let bearer = bearer.clone();
-                async move { handle(&svc, &bearer, req, peer).await }
+                let metrics = metrics.clone();
+                async move { handle(&svc, &bearer, &metrics, req, peer).await }
             });
         let c = conn
             .serve_connection(TokioIo::new(sock), service)
@@ -124,12 +143,34 @@ async fn serve_s3(
     }
 }
 
-/// Every response carries a request id, and every request is logged once, at a level
-/// that fits its outcome (client errors are not server errors).
+/// Counts the request by S3 operation and status, times it (until the response headers are
+/// ready), and counts the body bytes in and out as they stream.
 async fn handle(
     svc: &s3s::service::S3Service,
     bearer: &Bearer,
+    metrics: &Arc<Metrics>,
     req: http::Request<hyper::body::Incoming>,
+    peer: std::net::SocketAddr,
+) -> Result<http::Response<SentBody<s3s::Body>>, s3s::HttpError> {
+    let start = Instant::now();
+    let req = req.map(|b| s3s::Body::http_body(ReceivedBody::new(b, metrics.clone())));
+    s3_metrics::scope(async {
+        let resp = respond(svc, bearer, req, peer).await;
+        let operation = s3_metrics::operation();
+        let status = resp.as_ref().map_or(500, |r| r.status().as_u16());
+        metrics.s3_request(operation, status, start.elapsed());
+        let sent = metrics.s3_sent(operation);
+        resp.map(|r| r.map(|b| SentBody::new(b, sent)))
+    })
+    .await
+}
+
+/// Every response carries a request id, and every request is logged once, at a level
+/// that fits its outcome (client errors are not server errors).
+async fn respond(
+    svc: &s3s::service::S3Service,
+    bearer: &Bearer,
+    req: http::Request<s3s::Body>,
     peer: std::net::SocketAddr,
 ) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
@@ -139,7 +180,7 @@ async fn handle(
     let (expects_continue, empty_body) = expect_continue(req.headers());
     let who = caller_hint(req.headers());
     let checked = match bearer.apply(req).await {
-        Ok(req) => crate::s3::verify_control_body(req.map(s3s::Body::from)).await,
+        Ok(req) => crate::s3::verify_control_body(req).await,
         Err(e) => Err(e),
     };
     let mut resp = match checked {
@@ -148,6 +189,8 @@ async fn handle(
             .to_http_response()
             .map_err(|e| s3s::HttpError::new(Box::new(e)))?,
     };
+    // s3s answers every RestoreObject with 200; the handler asks for 202 when it starts one.
+    crate::s3::apply_status(&mut resp);
     if !resp.status().is_success() {
         with_request_id(&mut resp, &id);
     }

@@ -92,6 +92,15 @@ impl Store {
         Ok(())
     }
 
+    /// The id every node of this deployment shares (created by the migrations).
+    pub async fn deployment_id(&self) -> Result<String, MetaError> {
+        let id: String =
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = 'deployment_id'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(id)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

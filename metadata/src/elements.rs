@@ -207,6 +207,8 @@ impl Element {
         let doc = serde_json::json!({
             "name": self.name,
             "mode": self.mode.as_str(),
+            "backend": serde_json::from_str::<serde_json::Value>(&self.backend)
+                .unwrap_or(serde_json::Value::Null),
             "description": self.description,
             "capacity_bytes": self.capacity_bytes,
             "created": rfc(self.created_ms),

@@ -128,6 +128,63 @@ pub struct ObjectRecord {
     pub parts_count: Option<i64>,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// The last RestoreObject of an archived object (cache of attr.json's `restore`).
+    pub restore: Option<RestoreState>,
+}
+
+/// Where a restore of an archived object stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreStatus {
+    /// The data is being re-read and checked against its SHA-256.
+    Ongoing,
+    /// Verified: readable until `expires_ms`.
+    Completed,
+    /// The data did not verify (bit rot, missing or unreadable file): it stays unreadable.
+    Failed,
+}
+
+impl RestoreStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreStatus::Ongoing => "ongoing",
+            RestoreStatus::Completed => "completed",
+            RestoreStatus::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for RestoreStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ongoing" => Ok(RestoreStatus::Ongoing),
+            "completed" => Ok(RestoreStatus::Completed),
+            "failed" => Ok(RestoreStatus::Failed),
+            other => Err(format!("unknown restore status '{other}'")),
+        }
+    }
+}
+
+/// The state of an object's last restore. Times are ms since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreState {
+    pub status: RestoreStatus,
+    pub days: i64,
+    pub requested_ms: i64,
+    /// Name of the service account that asked.
+    pub requested_by: String,
+    /// When the verification ended (successfully or not).
+    pub completed_ms: Option<i64>,
+    /// End of the readable period (completed restores only).
+    pub expires_ms: Option<i64>,
+}
+
+impl RestoreState {
+    /// Whether a verified restored copy is readable at `now_ms`.
+    pub fn is_active(&self, now_ms: i64) -> bool {
+        self.status == RestoreStatus::Completed && self.expires_ms.is_some_and(|e| e > now_ms)
+    }
 }
 
 /// An in-progress multipart upload.

@@ -2,11 +2,11 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::model::{map_from_json, map_to_json};
-use crate::{MetaError, ObjectRecord, Store};
+use crate::{MetaError, ObjectRecord, RestoreState, Store};
 
 macro_rules! object_cols {
     () => {
-        "bucket, key, file_id, storage_path, size, etag, sha256, content_type, http_headers, checksums, custom_attributes, owner_id, owner_name, parts_count, created_ms, updated_ms"
+        "bucket, key, file_id, storage_path, size, etag, sha256, content_type, http_headers, checksums, custom_attributes, owner_id, owner_name, parts_count, created_ms, updated_ms, restore_status, restore_days, restore_requested_ms, restore_requested_by, restore_completed_ms, restore_expires_ms"
     };
 }
 pub(crate) use object_cols;
@@ -32,7 +32,27 @@ pub(crate) fn object_from_row(row: &AnyRow) -> Result<ObjectRecord, MetaError> {
         parts_count: row.try_get("parts_count")?,
         created_ms: row.try_get("created_ms")?,
         updated_ms: row.try_get("updated_ms")?,
+        restore: restore_from_row(row)?,
     })
+}
+
+fn restore_from_row(row: &AnyRow) -> Result<Option<RestoreState>, MetaError> {
+    let status: Option<String> = row.try_get("restore_status")?;
+    let Some(status) = status else {
+        return Ok(None);
+    };
+    Ok(Some(RestoreState {
+        status: status.parse().map_err(MetaError::corrupt)?,
+        days: row.try_get::<Option<i64>, _>("restore_days")?.unwrap_or(0),
+        requested_ms: row
+            .try_get::<Option<i64>, _>("restore_requested_ms")?
+            .unwrap_or(0),
+        requested_by: row
+            .try_get::<Option<String>, _>("restore_requested_by")?
+            .unwrap_or_default(),
+        completed_ms: row.try_get("restore_completed_ms")?,
+        expires_ms: row.try_get("restore_expires_ms")?,
+    }))
 }
 
 impl Store {
@@ -83,14 +103,20 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO objects (",
             object_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20, $21, $22) \
              ON CONFLICT (bucket, key) DO UPDATE SET file_id = excluded.file_id, \
              storage_path = excluded.storage_path, size = excluded.size, etag = excluded.etag, \
              sha256 = excluded.sha256, content_type = excluded.content_type, \
              http_headers = excluded.http_headers, checksums = excluded.checksums, \
              custom_attributes = excluded.custom_attributes, owner_id = excluded.owner_id, \
              owner_name = excluded.owner_name, parts_count = excluded.parts_count, \
-             created_ms = excluded.created_ms, updated_ms = excluded.updated_ms"
+             created_ms = excluded.created_ms, updated_ms = excluded.updated_ms, \
+             restore_status = excluded.restore_status, restore_days = excluded.restore_days, \
+             restore_requested_ms = excluded.restore_requested_ms, \
+             restore_requested_by = excluded.restore_requested_by, \
+             restore_completed_ms = excluded.restore_completed_ms, \
+             restore_expires_ms = excluded.restore_expires_ms"
         ))
         .bind(&rec.bucket)
         .bind(&rec.key)
@@ -108,6 +134,12 @@ impl Store {
         .bind(rec.parts_count)
         .bind(rec.created_ms)
         .bind(rec.updated_ms)
+        .bind(rec.restore.as_ref().map(|r| r.status.as_str()))
+        .bind(rec.restore.as_ref().map(|r| r.days))
+        .bind(rec.restore.as_ref().map(|r| r.requested_ms))
+        .bind(rec.restore.as_ref().map(|r| r.requested_by.clone()))
+        .bind(rec.restore.as_ref().and_then(|r| r.completed_ms))
+        .bind(rec.restore.as_ref().and_then(|r| r.expires_ms))
         .execute(&mut **tx)
         .await?;
         let (bytes, count) = match &old {
@@ -116,6 +148,52 @@ impl Store {
         };
         adjust_usage(tx, &rec.bucket, bytes, count, rec.updated_ms).await?;
         Ok(old)
+    }
+
+    /// Replaces the restore state of the object stored as `file_id`, only if its current state
+    /// is still `expected` (compared by status and request time): a compare-and-set, so two
+    /// nodes cannot both start or finish the same restore. Returns whether the row changed.
+    pub async fn set_restore(
+        &self,
+        bucket: &str,
+        key: &str,
+        file_id: &str,
+        expected: Option<&RestoreState>,
+        new: &RestoreState,
+    ) -> Result<bool, MetaError> {
+        let res = sqlx::query(
+            "UPDATE objects SET restore_status = $4, restore_days = $5, restore_requested_ms = $6, \
+             restore_requested_by = $7, restore_completed_ms = $8, restore_expires_ms = $9 \
+             WHERE bucket = $1 AND key = $2 AND file_id = $3 \
+             AND COALESCE(restore_status, '') = $10 AND COALESCE(restore_requested_ms, -1) = $11",
+        )
+        .bind(bucket)
+        .bind(key)
+        .bind(file_id)
+        .bind(new.status.as_str())
+        .bind(new.days)
+        .bind(new.requested_ms)
+        .bind(&new.requested_by)
+        .bind(new.completed_ms)
+        .bind(new.expires_ms)
+        .bind(expected.map_or("", |r| r.status.as_str()))
+        .bind(expected.map_or(-1, |r| r.requested_ms))
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Objects whose restore was still being verified (to resume them at start-up).
+    pub async fn ongoing_restores(&self) -> Result<Vec<ObjectRecord>, MetaError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            object_cols!(),
+            // A literal, not a parameter, so both databases can use the partial index.
+            " FROM objects WHERE restore_status = 'ongoing' ORDER BY bucket, key"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(object_from_row).collect()
     }
 
     /// Removes the object's row; returns it so the caller can remove its files.
@@ -187,4 +265,97 @@ async fn adjust_usage(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{MasterKey, Mode, NewElement, RestoreStatus, SecretBox};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn restore_state_is_a_compare_and_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(
+            &Store::sqlite_url(dir.path()),
+            SecretBox::new(&MasterKey::generate()),
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        store
+            .create_element(&NewElement {
+                name: "vault".into(),
+                mode: Mode::Ar,
+                backend: r#"{"kind":"local"}"#.into(),
+                capacity_bytes: None,
+                description: None,
+                created_by: "t".into(),
+            })
+            .await
+            .unwrap();
+        let rec = ObjectRecord {
+            bucket: "vault".into(),
+            key: "k".into(),
+            file_id: "f1".into(),
+            storage_path: "2026/01/01/00/k".into(),
+            size: 1,
+            ..Default::default()
+        };
+        store.put_object(&rec).await.unwrap();
+        let ongoing = RestoreState {
+            status: RestoreStatus::Ongoing,
+            days: 2,
+            requested_ms: 10,
+            requested_by: "svc".into(),
+            completed_ms: None,
+            expires_ms: None,
+        };
+        assert!(
+            store
+                .set_restore("vault", "k", "f1", None, &ongoing)
+                .await
+                .unwrap()
+        );
+        // A second starter loses; so does a writer that names another file.
+        assert!(
+            !store
+                .set_restore("vault", "k", "f1", None, &ongoing)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .set_restore("vault", "k", "f0", Some(&ongoing), &ongoing)
+                .await
+                .unwrap()
+        );
+        let found = store.ongoing_restores().await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].restore.as_ref(), Some(&ongoing));
+        let done = RestoreState {
+            status: RestoreStatus::Completed,
+            completed_ms: Some(20),
+            expires_ms: Some(86_400_000),
+            ..ongoing.clone()
+        };
+        assert!(
+            store
+                .set_restore("vault", "k", "f1", Some(&ongoing), &done)
+                .await
+                .unwrap()
+        );
+        let got = store.get_object("vault", "k").await.unwrap().unwrap();
+        assert_eq!(got.restore.as_ref(), Some(&done));
+        assert!(got.restore.as_ref().is_some_and(|r| r.is_active(21)));
+        assert!(store.ongoing_restores().await.unwrap().is_empty());
+        // A new version of the object starts without a restore.
+        let newer = ObjectRecord {
+            file_id: "f2".into(),
+            ..rec
+        };
+        store.put_object(&newer).await.unwrap();
+        let got = store.get_object("vault", "k").await.unwrap().unwrap();
+        assert_eq!(got.restore, None);
+    }
 }

@@ -75,6 +75,29 @@ pub fn test_postgres_url() -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
+/// The Redis URL for tests (`ARTSTORE_TEST_REDIS_URL`), if any. The PostgreSQL variant of every
+/// storage test runs with it: the distributed setup (PostgreSQL + Redis).
+pub fn test_redis_url() -> Option<String> {
+    std::env::var("ARTSTORE_TEST_REDIS_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// Redis for a test that needs it: the URL, or `None` after printing why the test is skipped
+/// (a panic under `ARTSTORE_TEST_REQUIRE_ALL=1`).
+pub fn require_redis() -> Option<String> {
+    match test_redis_url() {
+        Some(u) => Some(u),
+        None if require_all() => {
+            panic!("ARTSTORE_TEST_REDIS_URL not set but ARTSTORE_TEST_REQUIRE_ALL=1")
+        }
+        None => {
+            eprintln!("skipping: ARTSTORE_TEST_REDIS_URL not set");
+            None
+        }
+    }
+}
+
 /// Whether the given database can be tested here. For PostgreSQL without
 /// `ARTSTORE_TEST_DATABASE_URL`: prints `skipping: …` and returns false, or panics under
 /// `ARTSTORE_TEST_REQUIRE_ALL=1`.
@@ -503,6 +526,9 @@ impl Server {
         }
         if let Some(pg) = &self.pg {
             cmd.env("ARTSTORE_DATABASE_URL", &pg.url);
+            if let Some(redis) = test_redis_url() {
+                cmd.env("ARTSTORE_REDIS_URL", redis);
+            }
         }
         for k in &self.cfg.env_removes {
             cmd.env_remove(k);
@@ -1394,4 +1420,60 @@ pub fn read_all(mut r: impl Read) -> String {
     let mut s = String::new();
     let _ = r.read_to_string(&mut s);
     s
+}
+
+/// The `artstore` binary under test (`ARTSTORE_TEST_BIN` overrides it, e.g. a release build).
+pub fn artstore_bin() -> String {
+    std::env::var("ARTSTORE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_artstore").into())
+}
+
+impl Server {
+    /// Runs `artstore index <action>` (rebuild, verify) against this server's data dir and
+    /// database: (success, JSON report on stdout, stderr).
+    pub fn index_cmd(&self, action: &str) -> (bool, serde_json::Value, String) {
+        let mut cmd = Command::new(artstore_bin());
+        cmd.arg("index")
+            .arg(action)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env("ARTSTORE_LOG_FORMAT", "json")
+            .env_remove("ARTSTORE_DATABASE_URL");
+        if let Some(url) = self.database_url() {
+            cmd.arg("--database-url").arg(url);
+        }
+        let out = cmd.output().expect("run artstore index");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+        (
+            out.status.success(),
+            json,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Throws the whole index away (SQLite files, or every table of the PostgreSQL database),
+    /// as a lost or corrupted database would. Stop the server first.
+    pub async fn delete_index(&self) {
+        match self.database_url() {
+            None => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ =
+                        std::fs::remove_file(self.data_dir().join(format!("artstore.db{suffix}")));
+                }
+            }
+            Some(url) => {
+                use sqlx::Connection as _;
+                sqlx::any::install_default_drivers();
+                let mut c = sqlx::AnyConnection::connect(&url).await.expect("connect");
+                sqlx::query("DROP SCHEMA public CASCADE")
+                    .execute(&mut c)
+                    .await
+                    .expect("drop schema");
+                sqlx::query("CREATE SCHEMA public")
+                    .execute(&mut c)
+                    .await
+                    .expect("create schema");
+            }
+        }
+    }
 }

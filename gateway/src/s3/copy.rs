@@ -38,15 +38,20 @@ pub(crate) async fn copy_source(
             "The specified version does not exist (buckets are unversioned)"
         ));
     }
-    gw.access_as(principal.clone(), bucket)
-        .await?
-        .check(Action::GetObject, Facts { key_exists: true })?;
-    let rec = gw
-        .store
-        .get_object(bucket, key)
-        .await
-        .map_err(errors::meta)?
-        .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))?;
+    let access = gw.access_as(principal.clone(), bucket).await?;
+    let rec = match access.check(Action::GetObject, Facts { key_exists: true }) {
+        Ok(()) => gw
+            .store
+            .get_object(bucket, key)
+            .await
+            .map_err(errors::meta)?
+            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))?,
+        // An archived source can be copied while a restore has made it readable, as in S3.
+        Err(denied) if *denied.code() == s3s::S3ErrorCode::InvalidObjectState => {
+            super::restore::readable_if_restored(gw, &access, bucket, key, denied).await?
+        }
+        Err(e) => return Err(e),
+    };
     // For copy sources every failed condition is 412.
     match conditional::evaluate(&c, &rec.etag, rec.updated_ms)? {
         Outcome::Proceed => Ok(rec),

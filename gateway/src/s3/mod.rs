@@ -11,9 +11,11 @@ mod multipart;
 mod object;
 mod policy;
 mod record;
+mod restore;
 mod write;
 
 pub use control::verify_control_body;
+pub use restore::{StatusOverride, apply_status};
 
 use artstore_backends::LocalFs;
 use artstore_metadata::{Element, Identity, Store};
@@ -27,11 +29,29 @@ pub struct Gateway {
     pub(crate) store: Store,
     pub(crate) fs: LocalFs,
     pub(crate) region: String,
+    pub(crate) restorer: crate::restore_worker::Restorer,
 }
 
 impl Gateway {
-    pub fn new(store: Store, fs: LocalFs, region: String) -> Self {
-        Gateway { store, fs, region }
+    /// `restore_rate`: bytes per second a restore's verification may read (`None`/0: unlimited).
+    pub fn new(store: Store, fs: LocalFs, region: String, restore_rate: Option<u64>) -> Self {
+        let restorer =
+            crate::restore_worker::Restorer::with_rate(store.clone(), fs.clone(), restore_rate);
+        // Restores a stop interrupted start again in the background (`serve` runs in tokio).
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let r = restorer.clone();
+            rt.spawn(async move {
+                if let Err(e) = r.resume_all().await {
+                    tracing::error!(error = %e, "cannot resume interrupted restores");
+                }
+            });
+        }
+        Gateway {
+            store,
+            fs,
+            region,
+            restorer,
+        }
     }
 
     /// The caller, its grants, the element and its bucket policy: everything the policy
@@ -215,6 +235,9 @@ impl S3 for Gateway {
     }
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> R<CopyObjectOutput> {
         copy::copy_object(self, req).await
+    }
+    async fn restore_object(&self, req: S3Request<RestoreObjectInput>) -> R<RestoreObjectOutput> {
+        restore::restore_object(self, req).await
     }
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> R<ListObjectsOutput> {

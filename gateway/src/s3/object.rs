@@ -11,6 +11,7 @@ use super::record::{
     StdHeaders, check_key, content_type_or_default, parse_http_date, timestamp, to_metadata,
     user_metadata,
 };
+use super::restore::{readable_if_restored, restore_header, restore_status_headers};
 use super::write::{Finish, NewObject};
 use super::{Access, Gateway, errors, identity, owner};
 use crate::policy::{Action, Facts};
@@ -50,6 +51,7 @@ macro_rules! fill_common {
             .clone()
             .or_else(|| h.get("expires").and_then(|e| parse_http_date(e)));
         $out.parts_count = rec.parts_count.and_then(|n| i32::try_from(n).ok());
+        $out.restore = restore_header(rec, artstore_metadata::now_ms());
     }};
 }
 
@@ -166,7 +168,7 @@ async fn find<T>(
     lookup(gw, bucket, key).await
 }
 
-async fn lookup(gw: &Gateway, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
+pub(crate) async fn lookup(gw: &Gateway, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
     gw.store
         .get_object(bucket, key)
         .await
@@ -199,7 +201,15 @@ pub(crate) async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = &req.input;
-    let mut rec = find(gw, &req, Action::GetObject, &input.bucket, &input.key).await?;
+    let access = gw.access(&req, &input.bucket).await?;
+    let mut rec = match access.check(Action::GetObject, Facts { key_exists: true }) {
+        Ok(()) => lookup(gw, &input.bucket, &input.key).await?,
+        // Archived: readable only through a completed restore (and a missing key is NoSuchKey).
+        Err(denied) if *denied.code() == s3s::S3ErrorCode::InvalidObjectState => {
+            readable_if_restored(gw, &access, &input.bucket, &input.key, denied).await?
+        }
+        Err(e) => return Err(e),
+    };
     let (stream, range) = loop {
         preconditions(
             &Conditions {
@@ -248,7 +258,8 @@ pub(crate) async fn get_object(
     if range.is_none() && checksum_mode_enabled(input.checksum_mode.as_ref()) {
         fill_checksums!(out, &rec.checksums);
     }
-    Ok(S3Response::new(out))
+    let headers = restore_status_headers(&rec, artstore_metadata::now_ms());
+    Ok(S3Response::with_headers(out, headers))
 }
 
 fn size_of(rec: &ObjectRecord) -> u64 {
@@ -302,7 +313,8 @@ pub(crate) async fn head_object(
     if checksum_mode_enabled(input.checksum_mode.as_ref()) {
         fill_checksums!(out, &rec.checksums);
     }
-    Ok(S3Response::new(out))
+    let headers = restore_status_headers(&rec, artstore_metadata::now_ms());
+    Ok(S3Response::with_headers(out, headers))
 }
 
 /// Deletes one key; absent keys are not an error (S3 semantics). Returns whether it existed.

@@ -18,6 +18,7 @@ const KNOWN_ACTIONS: &[&str] = &[
     "s3:PutObject",
     "s3:DeleteObject",
     "s3:AbortMultipartUpload",
+    "s3:RestoreObject",
     "s3:GetBucketPolicy",
 ];
 

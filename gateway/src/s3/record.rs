@@ -157,6 +157,10 @@ pub(crate) fn attr_json(rec: &ObjectRecord) -> AttrJson {
         custom_attributes: rec.custom_attributes.clone(),
         checksums: rec.checksums.clone(),
         parts_count: rec.parts_count.and_then(|n| u32::try_from(n).ok()),
+        restore: rec
+            .restore
+            .as_ref()
+            .map(|r| crate::restore_worker::restore_attr(r, None)),
     }
 }
 
@@ -177,10 +181,22 @@ pub(crate) fn precheck_attr_size(
         .iter()
         .map(|a| (a.name().to_owned(), "A".repeat(44)))
         .collect();
-    attr_json(&probe)
-        .to_bytes()
-        .map(|_| ())
-        .map_err(super::errors::backend)
+    // Room for the restore record the object may get once archived: the longest one.
+    let ms = 1_000_000_000_123;
+    let restore = artstore_metadata::RestoreState {
+        status: artstore_metadata::RestoreStatus::Completed,
+        days: i64::from(crate::restore_worker::MAX_RESTORE_DAYS),
+        requested_ms: ms,
+        requested_by: "x".repeat(64),
+        completed_ms: Some(ms),
+        expires_ms: Some(ms),
+    };
+    let mut attr = attr_json(&probe);
+    attr.restore = Some(crate::restore_worker::restore_attr(
+        &restore,
+        Some("x".repeat(crate::restore_worker::MAX_ERROR_CHARS)),
+    ));
+    attr.to_bytes().map(|_| ()).map_err(super::errors::backend)
 }
 
 pub(crate) fn content_type_or_default(ct: Option<&String>) -> String {
