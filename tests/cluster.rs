@@ -69,20 +69,13 @@ async fn two_nodes_share_limits_suspensions_and_modes() {
     )
     .await
     .ok(201);
-    let body = json!({"name": "svc-both", "role": "user", "rate_limit": 6}).to_string();
-    let r = call(
+    let limited = create_account_from(
         &a,
-        Method::POST,
-        "/api/v1/service-accounts",
-        As::Bearer(&admin),
-        Some(&body),
+        &admin,
+        &json!({"name": "svc-both", "role": "user", "rate_limit": 6}),
     )
     .await;
-    let j = r.ok(201).clone();
-    let (ak, sk) = (
-        j["client_id"].as_str().unwrap().to_owned(),
-        j["client_secret"].as_str().unwrap().to_owned(),
-    );
+    let (ak, sk) = (limited.client_id, limited.secret);
 
     // 6 requests/minute for the whole cluster: 3 on each node, then both refuse.
     for node in [&a, &b, &a, &b, &a, &b] {
@@ -182,20 +175,13 @@ storage_test!(
             .send()
             .await
             .assert_status(200);
-        let body = json!({"name": "svc-lim", "role": "user", "rate_limit": 2}).to_string();
-        let r = call(
+        let limited = create_account_from(
             &down,
-            Method::POST,
-            "/api/v1/service-accounts",
-            As::Bearer(&admin),
-            Some(&body),
+            &admin,
+            &json!({"name": "svc-lim", "role": "user", "rate_limit": 2}),
         )
         .await;
-        let j = r.ok(201).clone();
-        let (ak, sk) = (
-            j["client_id"].as_str().unwrap().to_owned(),
-            j["client_secret"].as_str().unwrap().to_owned(),
-        );
+        let (ak, sk) = (limited.client_id, limited.secret);
         for _ in 0..2 {
             assert_eq!(list_status(&down, &ak, &sk, "lim").await, 200);
         }

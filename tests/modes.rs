@@ -11,25 +11,7 @@ use s3::types::{
 
 /// Runs `artstore element <args>` on the server's data dir and database.
 fn cli(srv: &Server, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_artstore"));
-    cmd.arg("element")
-        .args(args)
-        .arg("--data-dir")
-        .arg(srv.data_dir())
-        .env_remove("ARTSTORE_DATABASE_URL")
-        .env_remove("ARTSTORE_MASTER_KEY")
-        .env_remove("ARTSTORE_CONFIG")
-        .env("ARTSTORE_LOG_FORMAT", "text")
-        .current_dir(srv.data_dir());
-    if let Some(url) = srv.database_url() {
-        cmd.arg("--database-url").arg(url);
-    }
-    let out = cmd.output().expect("run artstore element");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    srv.cli(&[&["element"], args].concat())
 }
 
 #[track_caller]

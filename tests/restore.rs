@@ -19,37 +19,11 @@ const WAIT: Duration = Duration::from_secs(180);
 const SLOW_RATE: &str = "524288";
 const BIG: usize = 3 << 20;
 
-fn bin() -> String {
-    std::env::var("ARTSTORE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_artstore").into())
-}
-
-/// Runs `artstore <args…> --data-dir … [--database-url …]` against the server's index.
-fn artstore(srv: &Server, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
-        .arg("--data-dir")
-        .arg(srv.data_dir())
-        .env_remove("ARTSTORE_DATABASE_URL")
-        .env_remove("ARTSTORE_MASTER_KEY")
-        .env_remove("ARTSTORE_CONFIG")
-        .env("ARTSTORE_LOG_FORMAT", "json")
-        .current_dir(srv.data_dir());
-    if let Some(url) = srv.database_url() {
-        cmd.arg("--database-url").arg(url);
-    }
-    let out = cmd.output().expect("run artstore");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[track_caller]
 fn element(srv: &Server, args: &[&str]) {
     let mut all = vec!["element"];
     all.extend_from_slice(args);
-    let (ok, _, err) = artstore(srv, &all);
+    let (ok, _, err) = srv.cli(&all);
     assert!(ok, "artstore element {args:?} failed: {err}");
 }
 
@@ -136,34 +110,10 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).expect("format")
 }
 
-/// Throws the whole index away (as tests/recovery.rs does).
-async fn delete_index(srv: &Server) {
-    match srv.database_url() {
-        None => {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(srv.data_dir().join(format!("artstore.db{suffix}")));
-            }
-        }
-        Some(url) => {
-            use sqlx::Connection as _;
-            sqlx::any::install_default_drivers();
-            let mut c = sqlx::AnyConnection::connect(&url).await.expect("connect");
-            sqlx::query("DROP SCHEMA public CASCADE")
-                .execute(&mut c)
-                .await
-                .expect("drop schema");
-            sqlx::query("CREATE SCHEMA public")
-                .execute(&mut c)
-                .await
-                .expect("create schema");
-        }
-    }
-}
-
 fn index_rebuild(srv: &Server) -> serde_json::Value {
-    let (ok, out, err) = artstore(srv, &["index", "rebuild"]);
+    let (ok, report, err) = srv.index_cmd("rebuild");
     assert!(ok, "index rebuild failed: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    report
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -639,7 +589,7 @@ storage_test!(
 
         // The index is only a cache: throw it away, rebuild it from the sidecars.
         assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
-        delete_index(&srv).await;
+        srv.delete_index().await;
         let report = index_rebuild(&srv);
         assert_eq!(report["objects_indexed"], 1, "{report}");
         srv.restart().await;
@@ -837,7 +787,7 @@ fn restore_rate_is_a_setting() {
         vec!["--config", cfg.to_str().unwrap_or_default()],
         vec!["--restore-rate-bytes", "2097152"],
     ] {
-        let out = Command::new(bin())
+        let out = Command::new(artstore_bin())
             .arg("migrate")
             .args(&extra)
             .arg("--data-dir")
@@ -852,7 +802,7 @@ fn restore_rate_is_a_setting() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let out = Command::new(bin())
+    let out = Command::new(artstore_bin())
         .arg("migrate")
         .arg("--data-dir")
         .arg(dir.path().join("data"))

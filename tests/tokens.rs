@@ -623,20 +623,13 @@ storage_test!(
             .await
             .assert_status(200);
         // 5 requests/minute: the allowance is shared by SigV4, bearer and admin requests.
-        let body = json!({"name": "svc-limited", "role": "auditor", "rate_limit": 5}).to_string();
-        let r = call(
+        let limited = create_account_from(
             &srv,
-            Method::POST,
-            "/api/v1/service-accounts",
-            As::Bearer(&admin),
-            Some(&body),
+            &admin,
+            &json!({"name": "svc-limited", "role": "auditor", "rate_limit": 5}),
         )
         .await;
-        let j = r.ok(201).clone();
-        let (cid, secret) = (
-            j["client_id"].as_str().unwrap().to_owned(),
-            j["client_secret"].as_str().unwrap().to_owned(),
-        );
+        let (cid, secret) = (limited.client_id, limited.secret);
         let t = token(&srv, &cid, &secret).await;
         let sig = srv.client_with(&cid, &secret);
         for _ in 0..3 {

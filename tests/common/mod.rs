@@ -1428,27 +1428,34 @@ pub fn artstore_bin() -> String {
 }
 
 impl Server {
-    /// Runs `artstore index <action>` (rebuild, verify) against this server's data dir and
-    /// database: (success, JSON report on stdout, stderr).
-    pub fn index_cmd(&self, action: &str) -> (bool, serde_json::Value, String) {
+    /// Runs `artstore <args…> --data-dir … [--database-url …]` on this server's data dir and
+    /// database, as an operator would next to the running server: (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
         let mut cmd = Command::new(artstore_bin());
-        cmd.arg("index")
-            .arg(action)
+        cmd.args(args)
             .arg("--data-dir")
             .arg(self.data_dir())
+            .env_remove("ARTSTORE_DATABASE_URL")
+            .env_remove("ARTSTORE_MASTER_KEY")
+            .env_remove("ARTSTORE_CONFIG")
             .env("ARTSTORE_LOG_FORMAT", "json")
-            .env_remove("ARTSTORE_DATABASE_URL");
+            .current_dir(self.data_dir());
         if let Some(url) = self.database_url() {
             cmd.arg("--database-url").arg(url);
         }
-        let out = cmd.output().expect("run artstore index");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+        let out = cmd.output().expect("run artstore");
         (
             out.status.success(),
-            json,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// Runs `artstore index <action>` (rebuild, verify): (success, JSON report, stderr).
+    pub fn index_cmd(&self, action: &str) -> (bool, serde_json::Value, String) {
+        let (ok, out, err) = self.cli(&["index", action]);
+        let json = serde_json::from_str(&out).unwrap_or(serde_json::Value::Null);
+        (ok, json, err)
     }
 
     /// Throws the whole index away (SQLite files, or every table of the PostgreSQL database),

@@ -184,7 +184,12 @@ pub struct Created {
 }
 
 pub async fn create_account(srv: &Server, admin: &str, name: &str, role: &str) -> Created {
-    let body = json!({"name": name, "role": role}).to_string();
+    create_account_from(srv, admin, &json!({"name": name, "role": role})).await
+}
+
+/// Creates an account from a full request body (rate limit, description, …).
+pub async fn create_account_from(srv: &Server, admin: &str, body: &Value) -> Created {
+    let body = body.to_string();
     let r = call(
         srv,
         Method::POST,
