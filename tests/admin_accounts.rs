@@ -989,15 +989,7 @@ storage_test!(s3_role_matrix_over_sigv4_and_bearer, |srv| async move {
 
 /// Writes a role straight into the index, as only a foreign writer could.
 async fn set_role_in_index(srv: &Server, name: &str, role: &str) {
-    use sqlx::Connection as _;
-    sqlx::any::install_default_drivers();
-    let url = srv.database_url().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}",
-            srv.data_dir().join("artstore.db").to_string_lossy()
-        )
-    });
-    let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+    let mut conn = srv.index_conn().await;
     let done = sqlx::query("UPDATE service_accounts SET role = $1 WHERE name = $2")
         .bind(role)
         .bind(name)

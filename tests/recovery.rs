@@ -280,3 +280,89 @@ storage_test!(start_up_recovers_from_a_crash, |srv| async move {
         .expect("pending upload still known");
     assert!(srv.logs().contains("recovered from an unclean stop"));
 });
+
+async fn pending_deletes(srv: &Server) -> i64 {
+    let mut c = srv.index_conn().await;
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM pending_deletes")
+        .fetch_one(&mut c)
+        .await
+        .expect("count pending deletes")
+}
+
+storage_test!(a_crash_inside_delete_never_resurrects, |srv| async move {
+    let mut srv = srv;
+    let c = srv.client();
+    create_bucket(&c, "del").await;
+    for k in ["a", "b", "c", "gone"] {
+        put(&c, "del", k, format!("content of {k}")).await;
+    }
+    // Normal deletes leave nothing behind: no files, no pending record.
+    c.delete_object()
+        .bucket("del")
+        .key("a")
+        .send()
+        .await
+        .expect("delete");
+    sdk_err(c.get_object().bucket("del").key("a").send().await).assert(404, "NoSuchKey");
+    assert!(srv.object_on_disk("del", "a").is_none());
+    assert_eq!(pending_deletes(&srv).await, 0);
+
+    // The state a crash leaves between a DELETE's index commit and the removal of its files:
+    // the row and the usage gone, the pending record written, data and sidecar still on disk.
+    assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+    let on_disk = srv.object_on_disk("del", "gone").expect("files of 'gone'");
+    {
+        let mut conn = srv.index_conn().await;
+        let (path, size): (String, i64) = sqlx::query_as(
+            "SELECT storage_path, size FROM objects WHERE bucket = 'del' AND key = 'gone'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("row of 'gone'");
+        sqlx::query("DELETE FROM objects WHERE bucket = 'del' AND key = 'gone'")
+            .execute(&mut conn)
+            .await
+            .expect("crash state: row");
+        sqlx::query(
+            "UPDATE storage_elements SET used_bytes = used_bytes - $1, \
+             object_count = object_count - 1 WHERE name = 'del'",
+        )
+        .bind(size)
+        .execute(&mut conn)
+        .await
+        .expect("crash state: usage");
+        sqlx::query(
+            "INSERT INTO pending_deletes (bucket, storage_path, created_ms) VALUES ('del', $1, 0)",
+        )
+        .bind(&path)
+        .execute(&mut conn)
+        .await
+        .expect("pending record");
+    }
+    // A restart after the crash finishes the delete instead of rolling the sidecar forward.
+    srv.restart().await;
+    let c = srv.client();
+    sdk_err(c.get_object().bucket("del").key("gone").send().await).assert(404, "NoSuchKey");
+    assert!(srv.object_on_disk("del", "gone").is_none());
+    assert!(!on_disk.data.exists(), "data file removed");
+    assert_eq!(pending_deletes(&srv).await, 0);
+    assert!(
+        srv.logs().contains(r#"deletes_finished\":1"#),
+        "recovery reports it"
+    );
+    // Everything else is as it was.
+    for k in ["b", "c"] {
+        assert_eq!(
+            get(&c, "del", k).await,
+            format!("content of {k}").into_bytes()
+        );
+    }
+    let listed = c
+        .list_objects_v2()
+        .bucket("del")
+        .send()
+        .await
+        .expect("list");
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, vec!["b", "c"]);
+});

@@ -33,6 +33,8 @@ pub struct ReconcileReport {
     pub rows_repaired: u64,
     /// Files of objects that a newer indexed version replaced.
     pub superseded_removed: u64,
+    /// Deletes committed in the index whose files a crash left on disk, finished now.
+    pub deletes_finished: u64,
     pub uploads_removed: u64,
     /// Sidecars that cannot be indexed (unreadable, or data missing or of the wrong size).
     pub broken: Vec<String>,
@@ -132,6 +134,12 @@ impl Maintenance {
         since: Option<OffsetDateTime>,
     ) -> Result<ReconcileReport, MaintenanceError> {
         let mut report = ReconcileReport::default();
+        // First, so a deleted object's sidecar is never mistaken for a lost write.
+        for (bucket, path) in self.store.pending_deletes().await? {
+            self.fs.delete(&bucket, &path).await?;
+            self.store.forget_pending_delete(&bucket, &path).await?;
+            report.deletes_finished += 1;
+        }
         for bucket in self.fs.element_names().await? {
             self.ensure_element(&bucket, &mut report).await?;
             for rel in self.fs.sidecars(&bucket, since).await? {

@@ -60,6 +60,7 @@ pub async fn recover(store: &Store, fs: &LocalFs, data_dir: &Path) -> anyhow::Re
         + report.objects_indexed
         + report.rows_repaired
         + report.superseded_removed
+        + report.deletes_finished
         + report.uploads_removed;
     if changed > 0 || !report.broken.is_empty() {
         tracing::warn!(

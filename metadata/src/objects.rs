@@ -223,9 +223,46 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             adjust_usage(&mut tx, bucket, -o.size, -1, crate::now_ms()).await?;
+            // Until the files are gone, recovery must finish this delete, not undo it.
+            sqlx::query(
+                "INSERT INTO pending_deletes (bucket, storage_path, created_ms) \
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(bucket)
+            .bind(&o.storage_path)
+            .bind(crate::now_ms())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(old)
+    }
+
+    /// Deleted objects whose files may still be on disk: `(bucket, storage_path)`.
+    pub async fn pending_deletes(&self) -> Result<Vec<(String, String)>, MetaError> {
+        let rows =
+            sqlx::query("SELECT bucket, storage_path FROM pending_deletes ORDER BY created_ms")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("bucket")?, r.try_get("storage_path")?)))
+            .collect()
+    }
+
+    /// The files of a deleted object are gone: forget it.
+    pub async fn forget_pending_delete(
+        &self,
+        bucket: &str,
+        storage_path: &str,
+    ) -> Result<(), MetaError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM pending_deletes WHERE bucket = $1 AND storage_path = $2")
+            .bind(bucket)
+            .bind(storage_path)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

@@ -1458,6 +1458,22 @@ impl Server {
         (ok, json, err)
     }
 
+    /// A direct connection to this server's index, for tests that must set up a state only a
+    /// crash or a foreign writer could leave.
+    pub async fn index_conn(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let url = self.database_url().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir().join("artstore.db").to_string_lossy()
+            )
+        });
+        sqlx::AnyConnection::connect(&url)
+            .await
+            .expect("connect to the index")
+    }
+
     /// Throws the whole index away (SQLite files, or every table of the PostgreSQL database),
     /// as a lost or corrupted database would. Stop the server first.
     pub async fn delete_index(&self) {

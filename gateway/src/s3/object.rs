@@ -332,7 +332,7 @@ pub(crate) async fn delete_one(
         .map_err(errors::meta)?;
     match old {
         Some(old) => {
-            gw.remove_files(&old).await;
+            gw.remove_deleted(&old).await;
             Ok(true)
         }
         None => Ok(false),

@@ -151,4 +151,23 @@ impl Gateway {
             tracing::warn!(error = %e, bucket = %old.bucket, path = %old.storage_path, "cannot remove old object files");
         }
     }
+
+    /// Removes a deleted object's files, then its pending-delete record. Either may fail: the
+    /// record stays and start-up recovery finishes the delete.
+    pub(crate) async fn remove_deleted(&self, old: &ObjectRecord) {
+        match self.fs.delete(&old.bucket, &old.storage_path).await {
+            Ok(()) => {
+                if let Err(e) = self
+                    .store
+                    .forget_pending_delete(&old.bucket, &old.storage_path)
+                    .await
+                {
+                    tracing::warn!(error = %e, bucket = %old.bucket, path = %old.storage_path, "cannot clear pending delete");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, bucket = %old.bucket, path = %old.storage_path, "cannot remove deleted object files; recovery will");
+            }
+        }
+    }
 }
