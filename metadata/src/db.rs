@@ -2,7 +2,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::sync::Arc;
+
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 use crate::{MetaError, SecretBox};
 
@@ -21,6 +23,34 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     kind: DbKind,
     pub(crate) secrets: SecretBox,
+    /// SQLite has one write lock. Writers of this process wait for it here, in order, instead
+    /// of in SQLite's busy handler, which sleeps up to 100 ms between tries (the PUT tail).
+    write_turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction; on SQLite it also holds this process's write turn until it ends.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -72,6 +102,7 @@ impl Store {
             pool,
             kind,
             secrets,
+            write_turn: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -107,10 +138,19 @@ impl Store {
 
     /// A write transaction. SQLite takes the write lock up front so a read-then-write
     /// transaction can never fail to upgrade under concurrency.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, MetaError> {
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, MetaError> {
         Ok(match self.kind {
-            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            DbKind::Postgres => self.pool.begin().await?,
+            DbKind::Sqlite => {
+                let turn = self.write_turn.clone().lock_owned().await;
+                WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            DbKind::Postgres => WriteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            },
         })
     }
 
@@ -118,7 +158,7 @@ impl Store {
     /// nothing: `BEGIN IMMEDIATE` already holds the database's only write lock.
     pub(crate) async fn lock_key(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         bucket: &str,
         key: &str,
     ) -> Result<(), MetaError> {

@@ -1,5 +1,5 @@
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 use crate::model::{map_from_json, map_to_json};
 use crate::{MetaError, ObjectRecord, RestoreState, Store};
@@ -84,7 +84,7 @@ impl Store {
 
     pub(crate) async fn upsert_object_tx(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut crate::db::WriteTx,
         rec: &ObjectRecord,
     ) -> Result<Option<ObjectRecord>, MetaError> {
         self.lock_key(tx, &rec.bucket, &rec.key).await?;
@@ -267,7 +267,7 @@ impl Store {
 }
 
 async fn adjust_usage(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::db::WriteTx,
     bucket: &str,
     bytes: i64,
     count: i64,
