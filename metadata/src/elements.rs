@@ -82,6 +82,26 @@ impl Store {
         row.as_ref().map(element_from_row).transpose()
     }
 
+    /// The element and its stored bucket policy document, in one round trip (every S3
+    /// request needs both).
+    pub async fn element_with_policy(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Element, Option<String>)>, MetaError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            element_cols!(),
+            ", (SELECT document FROM bucket_policies WHERE bucket = $1) AS policy_document",
+            " FROM storage_elements WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(|r| Ok((element_from_row(r)?, r.try_get("policy_document")?)))
+            .transpose()
+    }
+
     pub async fn list_elements(&self) -> Result<Vec<Element>, MetaError> {
         let rows = sqlx::query(concat!(
             "SELECT ",

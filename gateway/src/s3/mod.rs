@@ -63,8 +63,13 @@ impl Gateway {
 
     /// As `access`, for a caller already known (the source bucket of a copy).
     pub(crate) async fn access_as(&self, principal: Principal, bucket: &str) -> S3Result<Access> {
-        let element = self.element(bucket).await?;
-        let statements = self.bucket_policy(bucket).await?;
+        let (element, policy) = self
+            .store
+            .element_with_policy(bucket)
+            .await
+            .map_err(errors::meta)?
+            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+        let statements = policy::statements_of(bucket, policy.as_deref());
         Ok(Access {
             element,
             principal,
@@ -80,14 +85,6 @@ impl Gateway {
             .await
             .map_err(errors::meta)?;
         Ok(Principal::new(who, grants))
-    }
-
-    pub(crate) async fn element(&self, bucket: &str) -> S3Result<Element> {
-        self.store
-            .get_element(bucket)
-            .await
-            .map_err(errors::meta)?
-            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))
     }
 }
 

@@ -134,25 +134,6 @@ pub(crate) fn parse_policy(bucket: &str, doc: &str) -> S3Result<Vec<PolicyStatem
         .collect()
 }
 
-impl Gateway {
-    /// The stored statements of a bucket's policy (none when no policy was set).
-    pub(crate) async fn bucket_policy(&self, bucket: &str) -> S3Result<Vec<PolicyStatement>> {
-        match self
-            .store
-            .bucket_policy(bucket)
-            .await
-            .map_err(errors::meta)?
-        {
-            None => Ok(Vec::new()),
-            // Validated when stored; an unreadable one denies nothing extra and allows nothing.
-            Some(doc) => Ok(parse_policy(bucket, &doc).unwrap_or_else(|e| {
-                tracing::error!(bucket, error = %e, "stored bucket policy does not parse");
-                Vec::new()
-            })),
-        }
-    }
-}
-
 /// The mode's Deny statements as AWS policy JSON.
 fn mode_json(bucket: &str, mode: Mode) -> Vec<Value> {
     mode_statements(mode)
@@ -244,4 +225,15 @@ pub(crate) async fn delete_bucket_policy(
     let mut resp = S3Response::new(DeleteBucketPolicyOutput::default());
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
+}
+
+/// The statements of a stored policy document (none without one). Documents are validated when
+/// stored; an unreadable one denies nothing extra and allows nothing.
+pub(crate) fn statements_of(bucket: &str, doc: Option<&str>) -> Vec<PolicyStatement> {
+    doc.map_or_else(Vec::new, |doc| {
+        parse_policy(bucket, doc).unwrap_or_else(|e| {
+            tracing::error!(bucket, error = %e, "stored bucket policy does not parse");
+            Vec::new()
+        })
+    })
 }
