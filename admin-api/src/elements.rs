@@ -149,7 +149,11 @@ async fn create(
             b.kind
         )));
     }
-    let path = body.backend.as_ref().and_then(|b| b.path.clone());
+    let path = body
+        .backend
+        .as_ref()
+        .and_then(|b| b.path.as_ref())
+        .map(std::path::PathBuf::from);
     if body.capacity_bytes.is_some_and(|c| c < 0) {
         return Err(ApiError::bad_request("capacity_bytes must be >= 0"));
     }
@@ -158,23 +162,16 @@ async fn create(
         .create_element(&NewElement {
             name: body.name.clone(),
             mode,
-            backend: match &path {
-                Some(p) => json!({"kind": "local", "path": p}).to_string(),
-                None => r#"{"kind":"local"}"#.into(),
-            },
+            backend: artstore_metadata::local_backend(path.as_deref()),
             capacity_bytes: body.capacity_bytes,
             description: body.description,
             created_by: caller.identity().name.clone(),
         })
         .await?;
-    let made = match &path {
-        Some(p) => {
-            st.fs
-                .create_element_at(&el.name, std::path::Path::new(p), &el.element_json())
-                .await
-        }
-        None => st.fs.create_element(&el.name, &el.element_json()).await,
-    };
+    let made = st
+        .fs
+        .create_element_at(&el.name, path.as_deref(), &el.element_json())
+        .await;
     if let Err(e) = made {
         // Without its directory the element is unusable: take the row back.
         if let Err(de) = st.store.delete_element(&el.name).await {

@@ -180,10 +180,7 @@ impl Maintenance {
             name: bucket.to_owned(),
             mode,
             // An element on its own root path is a symlink to it: the link is the truth.
-            backend: match self.fs.element_path(bucket) {
-                Some(p) => serde_json::json!({"kind": "local", "path": p}).to_string(),
-                None => r#"{"kind":"local"}"#.into(),
-            },
+            backend: artstore_metadata::local_backend(self.fs.element_path(bucket).as_deref()),
             capacity_bytes: doc.get("capacity_bytes").and_then(|v| v.as_i64()),
             description: text("description"),
             created_by: text("created_by").unwrap_or_else(|| "recovery".into()),

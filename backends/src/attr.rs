@@ -157,6 +157,13 @@ pub fn user_metadata_size(meta: &BTreeMap<String, String>) -> usize {
     meta.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
 
+/// `format_timestamp` of milliseconds since the epoch (the index's unit).
+pub fn format_timestamp_ms(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format_timestamp(t)
+}
+
 /// RFC 3339 UTC with second precision, or millisecond precision when there is a fraction.
 pub fn format_timestamp(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);

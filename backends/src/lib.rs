@@ -8,7 +8,7 @@ pub mod naming;
 
 pub use attr::{
     AttrJson, HttpHeaders, MAX_ATTR_BYTES, MAX_USER_METADATA_BYTES, SCHEMA_VERSION,
-    format_timestamp, user_metadata_size,
+    format_timestamp, format_timestamp_ms, user_metadata_size,
 };
 pub use digest::{ChecksumAlgorithm, Digests, Hasher};
 pub use error::BackendError;

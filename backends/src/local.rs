@@ -85,15 +85,18 @@ impl LocalFs {
     }
 
     /// Creates an element whose objects live under `path` (an absolute directory outside the data
-    /// dir, empty or absent) and writes its `element.json` there. `<root>/<bucket>` becomes a
+    /// dir, empty or absent; `None`: the default place) and writes its `element.json` there. `<root>/<bucket>` becomes a
     /// symlink to `path`, so every other operation, recovery and `index rebuild` find the element
     /// where they find all others.
     pub async fn create_element_at(
         &self,
         bucket: &str,
-        path: &Path,
+        path: Option<&Path>,
         element_json: &[u8],
     ) -> Result<(), BackendError> {
+        let Some(path) = path else {
+            return self.create_element(bucket, element_json).await;
+        };
         let link = self.element(bucket)?;
         let root = self.root.clone();
         let target = path.to_path_buf();

@@ -107,19 +107,15 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
                 .create_element(&NewElement {
                     name: name.clone(),
                     mode,
-                    backend: match &path {
-                        Some(p) => json!({"kind": "local", "path": p}).to_string(),
-                        None => r#"{"kind":"local"}"#.into(),
-                    },
+                    backend: artstore_metadata::local_backend(path.as_deref()),
                     capacity_bytes: capacity,
                     description,
                     created_by: "cli".into(),
                 })
                 .await?;
-            let made = match &path {
-                Some(p) => fs.create_element_at(&name, p, &el.element_json()).await,
-                None => fs.create_element(&name, &el.element_json()).await,
-            };
+            let made = fs
+                .create_element_at(&name, path.as_deref(), &el.element_json())
+                .await;
             if let Err(e) = made {
                 // Without its directory the element is unusable: take the row back.
                 store.delete_element(&name).await?;

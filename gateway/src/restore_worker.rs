@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use artstore_backends::attr::RestoreAttr;
-use artstore_backends::{BackendError, LocalFs, format_timestamp};
+use artstore_backends::{BackendError, LocalFs, format_timestamp_ms};
 use artstore_metadata::{Identity, MetaError, ObjectRecord, RestoreState, RestoreStatus, Store};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -59,21 +59,15 @@ pub fn expiry_ms(from_ms: i64, days: i64) -> i64 {
         .saturating_mul(DAY_MS)
 }
 
-fn rfc3339(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format_timestamp(t)
-}
-
 /// The attr.json `restore` record of a restore state.
 pub fn restore_attr(r: &RestoreState, error: Option<String>) -> RestoreAttr {
     RestoreAttr {
         status: r.status.as_str().to_owned(),
         days: u32::try_from(r.days).unwrap_or_default(),
-        requested_at: rfc3339(r.requested_ms),
+        requested_at: format_timestamp_ms(r.requested_ms),
         requested_by: r.requested_by.clone(),
-        completed_at: r.completed_ms.map(rfc3339),
-        expires_at: r.expires_ms.map(rfc3339),
+        completed_at: r.completed_ms.map(format_timestamp_ms),
+        expires_at: r.expires_ms.map(format_timestamp_ms),
         error: error.map(|e| e.chars().take(MAX_ERROR_CHARS).collect()),
     }
 }
@@ -143,12 +137,8 @@ impl Restorer {
         days: i64,
         who: &Identity,
     ) -> Result<Option<Requested>, RestoreError> {
-        let lock = self.key_lock(bucket, key);
-        let held = lock.lock().await;
-        let result = self.request_locked(bucket, key, days, who).await;
-        drop(held);
-        self.release_lock(bucket, key, lock);
-        result
+        self.locked(bucket, key, self.request_locked(bucket, key, days, who))
+            .await
     }
 
     async fn request_locked(
@@ -196,30 +186,32 @@ impl Restorer {
         }
     }
 
-    fn key_lock(&self, bucket: &str, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
+    /// Runs `work` holding the key's lock, then forgets the lock once nobody else holds or
+    /// waits for it.
+    async fn locked<T>(&self, bucket: &str, key: &str, work: impl Future<Output = T>) -> T {
+        let id = (bucket.to_owned(), key.to_owned());
+        let lock = self
             .inner
             .locks
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        locks
-            .entry((bucket.to_owned(), key.to_owned()))
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(id.clone())
             .or_default()
-            .clone()
-    }
-
-    /// Forgets a key's lock once nobody else holds or waits for it.
-    fn release_lock(&self, bucket: &str, key: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+            .clone();
+        let result = {
+            let _held = lock.lock().await;
+            work.await
+        };
         let mut locks = self
             .inner
             .locks
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         drop(lock);
-        let id = (bucket.to_owned(), key.to_owned());
         if locks.get(&id).is_some_and(|l| Arc::strong_count(l) == 1) {
             locks.remove(&id);
         }
+        result
     }
 
     /// Writes `new` into the sidecar (temp file, fsync, rename), then into the index row if
@@ -310,12 +302,8 @@ impl Restorer {
         rec: &ObjectRecord,
         outcome: &Result<(), String>,
     ) -> Result<(), RestoreError> {
-        let lock = self.key_lock(&rec.bucket, &rec.key);
-        let held = lock.lock().await;
-        let result = self.finish_locked(rec, outcome).await;
-        drop(held);
-        self.release_lock(&rec.bucket, &rec.key, lock);
-        result
+        self.locked(&rec.bucket, &rec.key, self.finish_locked(rec, outcome))
+            .await
     }
 
     async fn finish_locked(
@@ -422,10 +410,13 @@ mod tests {
     fn expiry_rounds_up_to_the_next_midnight_utc() {
         // 2012-12-12T10:00:00Z + 3 days → 2012-12-16T00:00:00Z (S3's documented example rule).
         let t = 1_355_306_400_000; // 2012-12-12T10:00:00Z
-        assert_eq!(rfc3339(expiry_ms(t, 3)), "2012-12-16T00:00:00Z");
+        assert_eq!(format_timestamp_ms(expiry_ms(t, 3)), "2012-12-16T00:00:00Z");
         // Exactly midnight still moves to the next midnight.
         let midnight = 1_355_270_400_000; // 2012-12-12T00:00:00Z
-        assert_eq!(rfc3339(expiry_ms(midnight, 1)), "2012-12-14T00:00:00Z");
+        assert_eq!(
+            format_timestamp_ms(expiry_ms(midnight, 1)),
+            "2012-12-14T00:00:00Z"
+        );
         assert!(expiry_ms(i64::MAX - 5, 3650) > 0);
     }
 

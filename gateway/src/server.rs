@@ -34,6 +34,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.region.clone(),
         settings.restore_rate_bytes,
     );
+    // Restores a stop interrupted start again, in the background: serving need not wait.
+    let restorer = gateway.restorer.clone();
+    tokio::spawn(async move {
+        if let Err(e) = restorer.resume_all().await {
+            tracing::error!(error = %e, "cannot resume interrupted restores");
+        }
+    });
     let limiter = match &settings.redis_url {
         Some(url) => RateLimiter::with_redis(url, &store.deployment_id().await?)
             .context("ARTSTORE_REDIS_URL")?,

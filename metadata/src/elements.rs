@@ -4,6 +4,14 @@ use sqlx::any::AnyRow;
 use crate::error::is_unique_violation;
 use crate::{Element, MetaError, Mode, Store, now_ms};
 
+/// The backend description of a local element: under the data dir, or on its own `path`.
+pub fn local_backend(path: Option<&std::path::Path>) -> String {
+    match path {
+        Some(p) => serde_json::json!({"kind": "local", "path": p}).to_string(),
+        None => r#"{"kind":"local"}"#.to_owned(),
+    }
+}
+
 macro_rules! element_cols {
     () => {
         "name, mode, backend, capacity_bytes, used_bytes, object_count, description, created_by, created_ms, updated_ms, mode_changed_ms"

@@ -19,7 +19,9 @@ mod secret;
 pub use accounts::{AccountQuery, AccountUpdate};
 pub use audit::{AuditEvent, AuditQuery};
 pub use db::{DbKind, Store};
-pub use elements::{ElementUpdateError, ModeChange, ModeChangeError, NewElement, allowed_targets};
+pub use elements::{
+    ElementUpdateError, ModeChange, ModeChangeError, NewElement, allowed_targets, local_backend,
+};
 pub use error::MetaError;
 pub use keys::SigningKey;
 pub use list::{ListEntry, ListPage, ListQuery};

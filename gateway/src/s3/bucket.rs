@@ -112,7 +112,7 @@ pub(crate) async fn create_bucket(
         .create_element(&NewElement {
             name: bucket.clone(),
             mode: Mode::Edit,
-            backend: r#"{"kind":"local"}"#.into(),
+            backend: artstore_metadata::local_backend(None),
             capacity_bytes: None,
             description: None,
             created_by: who.name.clone(),

@@ -37,15 +37,6 @@ impl Gateway {
     pub fn new(store: Store, fs: LocalFs, region: String, restore_rate: Option<u64>) -> Self {
         let restorer =
             crate::restore_worker::Restorer::with_rate(store.clone(), fs.clone(), restore_rate);
-        // Restores a stop interrupted start again in the background (`serve` runs in tokio).
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let r = restorer.clone();
-            rt.spawn(async move {
-                if let Err(e) = r.resume_all().await {
-                    tracing::error!(error = %e, "cannot resume interrupted restores");
-                }
-            });
-        }
         Gateway {
             store,
             fs,

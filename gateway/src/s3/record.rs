@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use artstore_backends::{
-    AttrJson, HttpHeaders, MAX_USER_METADATA_BYTES, SCHEMA_VERSION, StorageName, format_timestamp,
-    user_metadata_size,
+    AttrJson, HttpHeaders, MAX_USER_METADATA_BYTES, SCHEMA_VERSION, StorageName,
+    format_timestamp_ms, user_metadata_size,
 };
 use artstore_metadata::ObjectRecord;
 use s3s::dto::{Metadata, Timestamp, TimestampFormat};
@@ -85,14 +85,18 @@ impl StdHeaders<'_> {
             encoding.as_ref().filter(|e| !e.is_empty()),
         );
         put("content-language", self.content_language);
-        if let Some(t) = self.expires {
-            let mut buf = Vec::new();
-            if t.format(TimestampFormat::HttpDate, &mut buf).is_ok() {
-                m.insert("expires".into(), String::from_utf8_lossy(&buf).into_owned());
-            }
+        if let Some(t) = self.expires.and_then(format_http_date) {
+            m.insert("expires".into(), t);
         }
         m
     }
+}
+
+/// RFC 1123 in GMT, as HTTP date headers carry it.
+pub(crate) fn format_http_date(t: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    t.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
 }
 
 pub(crate) fn parse_http_date(s: &str) -> Option<Timestamp> {
@@ -103,12 +107,6 @@ pub(crate) fn timestamp(ms: i64) -> Timestamp {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     Timestamp::from(t)
-}
-
-fn rfc3339(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format_timestamp(t)
 }
 
 /// Splits a stored relative path back into its directory and file name.
@@ -141,8 +139,8 @@ pub(crate) fn attr_json(rec: &ObjectRecord) -> AttrJson {
         content_type: rec.content_type.clone(),
         etag: rec.etag.clone(),
         checksum: rec.sha256.clone(),
-        created_at: rfc3339(rec.created_ms),
-        updated_at: rfc3339(rec.updated_ms),
+        created_at: format_timestamp_ms(rec.created_ms),
+        updated_at: format_timestamp_ms(rec.updated_ms),
         created_by_id: rec.owner_id.clone(),
         created_by_username: rec.owner_name.clone(),
         description: None,

@@ -14,7 +14,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::object::lookup;
-use super::record::{check_key, timestamp};
+use super::record::{check_key, format_http_date, timestamp};
 use super::{Access, Gateway, errors, identity};
 use crate::policy::{Action, Facts};
 use crate::restore_worker::{MAX_RESTORE_DAYS, Requested, RestoreError};
@@ -32,9 +32,10 @@ pub(crate) async fn restore_object(
     access.check(Action::RestoreObject, Facts { key_exists: true })?;
     check_key(&input.key)?;
     let days = requested_days(input.restore_request.as_ref())?;
-    lookup(gw, &input.bucket, &input.key).await?;
-    // Like S3 for an object that is not in an archive storage class.
+    // Like S3 for an object that is not in an archive storage class (a missing key is still
+    // NoSuchKey; in `ar` the restorer reads the object itself).
     if access.element.mode != Mode::Ar {
+        lookup(gw, &input.bucket, &input.key).await?;
         return Err(s3_error!(
             InvalidObjectState,
             "Restore is not allowed for the object's current storage class: storage element '{}' is in mode {}, only objects in mode ar are archived",
@@ -183,11 +184,7 @@ pub(crate) fn restore_status_headers(rec: &ObjectRecord, now_ms: i64) -> http::H
 
 /// RFC 1123 in GMT, e.g. `Fri, 21 Dec 2012 00:00:00 GMT`.
 fn http_date(ms: i64) -> String {
-    let mut buf = Vec::new();
-    match timestamp(ms).format(TimestampFormat::HttpDate, &mut buf) {
-        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
-        Err(_) => String::new(),
-    }
+    format_http_date(&timestamp(ms)).unwrap_or_default()
 }
 
 #[cfg(test)]
