@@ -116,6 +116,7 @@ impl From<MetaError> for ApiError {
     fn from(e: MetaError) -> Self {
         match e {
             MetaError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            MetaError::NoSuchElement(_) => ApiError::not_found(e.to_string()),
             MetaError::AlreadyExists(what) => ApiError::conflict(format!("{what} already exists")),
             MetaError::NotEmpty(_) => ApiError::conflict(e.to_string()),
             other => {

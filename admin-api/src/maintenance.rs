@@ -142,9 +142,16 @@ impl Maintenance {
         }
         for bucket in self.fs.element_names().await? {
             self.ensure_element(&bucket, &mut report).await?;
+            // Only `edit` ever lets a key be overwritten (and no element becomes `edit`).
+            let overwrites = self
+                .store
+                .get_element(&bucket)
+                .await?
+                .is_none_or(|e| e.mode == Mode::Edit);
             for rel in self.fs.sidecars(&bucket, since).await? {
                 report.sidecars_seen += 1;
-                self.reconcile_sidecar(&bucket, &rel, &mut report).await?;
+                self.reconcile_sidecar(&bucket, &rel, overwrites, &mut report)
+                    .await?;
             }
             for upload_id in self.fs.upload_dirs(&bucket).await? {
                 if self.store.get_upload(&upload_id).await?.is_none() {
@@ -197,6 +204,7 @@ impl Maintenance {
         &self,
         bucket: &str,
         rel: &str,
+        overwrites: bool,
         report: &mut ReconcileReport,
     ) -> Result<(), MaintenanceError> {
         let attr = match self.fs.read_attr(bucket, rel).await {
@@ -230,8 +238,9 @@ impl Maintenance {
                     report.rows_repaired += 1;
                 }
             }
-            // File ids are UUIDv7: later writes sort later.
-            Some(cur) if rec.file_id > cur.file_id => {
+            // File ids are UUIDv7: later writes sort later. Where overwrites are forbidden, a
+            // second file for an indexed key is a write the commit refused, never a lost one.
+            Some(cur) if overwrites && rec.file_id > cur.file_id => {
                 if let Some(old) = self.store.put_object(&rec).await? {
                     self.fs.delete(bucket, &old.storage_path).await?;
                     report.superseded_removed += 1;

@@ -10,6 +10,9 @@ pub enum MetaError {
     AlreadyExists(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// A write named an element that no longer exists (deleted while the write ran).
+    #[error("storage element '{0}' not found")]
+    NoSuchElement(String),
     #[error("storage element '{0}' is not empty")]
     NotEmpty(String),
     #[error(

@@ -26,6 +26,7 @@ pub use error::MetaError;
 pub use keys::SigningKey;
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use model::*;
+pub use objects::{Checked, WriteView};
 pub use secret::{MasterKey, SecretBox};
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the index.

@@ -2,7 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::model::{map_from_json, map_to_json};
-use crate::{MetaError, ObjectRecord, Part, Store, Upload};
+use crate::{Checked, MetaError, ObjectRecord, Part, Store, Upload, WriteView};
 
 macro_rules! upload_cols {
     () => {
@@ -161,25 +161,30 @@ impl Store {
     /// Atomically turns an upload into an object: the upload disappears and the object
     /// appears (replacing any earlier one, which is returned) in one transaction.
     /// Fails with NotFound if the upload was completed or aborted meanwhile.
-    pub async fn complete_upload(
+    /// `rule` decides, inside the transaction, whether the object may be written (see
+    /// `put_object_if`); when it refuses, the upload stays as it was.
+    pub async fn complete_upload<E>(
         &self,
         upload_id: &str,
         rec: &ObjectRecord,
-    ) -> Result<Option<ObjectRecord>, MetaError> {
+        rule: impl FnOnce(WriteView<'_>) -> Result<(), E> + Send,
+    ) -> Result<Option<ObjectRecord>, Checked<E>> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM multipart_parts WHERE upload_id = $1")
             .bind(upload_id)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(MetaError::from)?;
         let res = sqlx::query("DELETE FROM multipart_uploads WHERE upload_id = $1")
             .bind(upload_id)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(MetaError::from)?;
         if res.rows_affected() == 0 {
-            return Err(MetaError::NotFound(format!("upload '{upload_id}'")));
+            return Err(MetaError::NotFound(format!("upload '{upload_id}'")).into());
         }
-        let old = self.upsert_object_tx(&mut tx, rec).await?;
-        tx.commit().await?;
+        let old = self.upsert_object_tx(&mut tx, rec, rule).await?;
+        tx.commit().await.map_err(MetaError::from)?;
         Ok(old)
     }
 }

@@ -2,7 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::model::{map_from_json, map_to_json};
-use crate::{MetaError, ObjectRecord, RestoreState, Store};
+use crate::{MetaError, Mode, ObjectRecord, RestoreState, Store};
 
 macro_rules! object_cols {
     () => {
@@ -73,33 +73,51 @@ impl Store {
         row.as_ref().map(object_from_row).transpose()
     }
 
-    /// Inserts or replaces the object's row and adjusts the element's counters, atomically.
+    /// Inserts or replaces the object's row and adjusts the element's counters, atomically,
+    /// with no write rule (recovery and rebuild, which restore what the sidecars say).
     /// Returns the record it replaced, whose files the caller then removes.
     pub async fn put_object(&self, rec: &ObjectRecord) -> Result<Option<ObjectRecord>, MetaError> {
+        self.put_object_if(rec, |_| Ok::<(), std::convert::Infallible>(()))
+            .await
+            .map_err(|e| match e {
+                Checked::Index(e) => e,
+                Checked::Refused(never) => match never {},
+            })
+    }
+
+    /// As `put_object`, but only if `rule` accepts the key and element as they are inside
+    /// the committing transaction (the key locked, the element row locked), so concurrent
+    /// writers cannot both pass a rule such as "only if absent" or "no overwrite".
+    pub async fn put_object_if<E>(
+        &self,
+        rec: &ObjectRecord,
+        rule: impl FnOnce(WriteView<'_>) -> Result<(), E> + Send,
+    ) -> Result<Option<ObjectRecord>, Checked<E>> {
         let mut tx = self.begin_write().await?;
-        let old = self.upsert_object_tx(&mut tx, rec).await?;
-        tx.commit().await?;
+        let old = self.upsert_object_tx(&mut tx, rec, rule).await?;
+        tx.commit().await.map_err(MetaError::from)?;
         Ok(old)
     }
 
-    pub(crate) async fn upsert_object_tx(
+    pub(crate) async fn upsert_object_tx<E>(
         &self,
         tx: &mut crate::db::WriteTx,
         rec: &ObjectRecord,
-    ) -> Result<Option<ObjectRecord>, MetaError> {
+        rule: impl FnOnce(WriteView<'_>) -> Result<(), E> + Send,
+    ) -> Result<Option<ObjectRecord>, Checked<E>> {
         self.lock_key(tx, &rec.bucket, &rec.key).await?;
-        let old = sqlx::query(concat!(
-            "SELECT ",
-            object_cols!(),
-            " FROM objects WHERE bucket = $1 AND key = $2"
-        ))
-        .bind(&rec.bucket)
-        .bind(&rec.key)
-        .fetch_optional(&mut **tx)
-        .await?
-        .as_ref()
-        .map(object_from_row)
-        .transpose()?;
+        let old = self.object_tx(tx, &rec.bucket, &rec.key).await?;
+        let (bytes, count) = match &old {
+            Some(o) => (rec.size - o.size, 0),
+            None => (rec.size, 1),
+        };
+        // Moving the counters locks the element row, so the mode read here holds until commit.
+        let mode = adjust_usage(tx, &rec.bucket, bytes, count, rec.updated_ms).await?;
+        rule(WriteView {
+            current: old.as_ref(),
+            mode,
+        })
+        .map_err(Checked::Refused)?;
         sqlx::query(concat!(
             "INSERT INTO objects (",
             object_cols!(),
@@ -141,13 +159,64 @@ impl Store {
         .bind(rec.restore.as_ref().and_then(|r| r.completed_ms))
         .bind(rec.restore.as_ref().and_then(|r| r.expires_ms))
         .execute(&mut **tx)
-        .await?;
-        let (bytes, count) = match &old {
-            Some(o) => (rec.size - o.size, 0),
-            None => (rec.size, 1),
-        };
-        adjust_usage(tx, &rec.bucket, bytes, count, rec.updated_ms).await?;
+        .await
+        .map_err(MetaError::from)?;
         Ok(old)
+    }
+
+    /// Changes an object's attributes in place (same data file): `rule` sees the key and
+    /// element first, then `write` makes the new sidecar durable, then the row is updated,
+    /// all while the key stays locked, so no overwrite or delete can slip in between and a
+    /// rewritten sidecar never outlives its data file. Holds the write lock across `write`,
+    /// which is why only small sidecar rewrites belong here.
+    pub async fn update_object_with<E, F, Fut>(
+        &self,
+        rec: &ObjectRecord,
+        rule: impl FnOnce(WriteView<'_>) -> Result<(), E> + Send,
+        write: F,
+    ) -> Result<(), Checked<E>>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: std::future::Future<Output = Result<(), E>> + Send,
+    {
+        let mut tx = self.begin_write().await?;
+        self.lock_key(&mut tx, &rec.bucket, &rec.key).await?;
+        let current = self.object_tx(&mut tx, &rec.bucket, &rec.key).await?;
+        let mode = adjust_usage(&mut tx, &rec.bucket, 0, 0, rec.updated_ms).await?;
+        rule(WriteView {
+            current: current.as_ref(),
+            mode,
+        })
+        .map_err(Checked::Refused)?;
+        if current.as_ref().map(|c| &c.file_id) != Some(&rec.file_id) {
+            return Err(MetaError::NotFound(format!("object version '{}'", rec.file_id)).into());
+        }
+        write().await.map_err(Checked::Refused)?;
+        self.upsert_object_tx(&mut tx, rec, |_| Ok::<(), E>(()))
+            .await?;
+        tx.commit().await.map_err(MetaError::from)?;
+        Ok(())
+    }
+
+    /// The object's row as this transaction sees it.
+    pub(crate) async fn object_tx(
+        &self,
+        tx: &mut crate::db::WriteTx,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectRecord>, MetaError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            object_cols!(),
+            " FROM objects WHERE bucket = $1 AND key = $2"
+        ))
+        .bind(bucket)
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?
+        .as_ref()
+        .map(object_from_row)
+        .transpose()
     }
 
     /// Replaces the restore state of the object stored as `file_id`, only if its current state
@@ -266,42 +335,66 @@ impl Store {
     }
 }
 
+/// Moves the element's counters and returns its mode as of this transaction.
 async fn adjust_usage(
     tx: &mut crate::db::WriteTx,
     bucket: &str,
     bytes: i64,
     count: i64,
     now: i64,
-) -> Result<(), MetaError> {
+) -> Result<Mode, MetaError> {
     // The quota is checked in the same statement that moves the counter, so concurrent
     // writers cannot overshoot it together (the row lock serialises them).
-    let res = sqlx::query(
+    let moved: Option<String> = sqlx::query_scalar(
         "UPDATE storage_elements SET used_bytes = used_bytes + $2, object_count = object_count + $3, updated_ms = $4 \
-         WHERE name = $1 AND ($2 <= 0 OR capacity_bytes IS NULL OR used_bytes + $2 <= capacity_bytes)",
+         WHERE name = $1 AND ($2 <= 0 OR capacity_bytes IS NULL OR used_bytes + $2 <= capacity_bytes) \
+         RETURNING mode",
     )
     .bind(bucket)
     .bind(bytes)
     .bind(count)
     .bind(now)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    if res.rows_affected() == 0 {
-        let row =
-            sqlx::query("SELECT capacity_bytes, used_bytes FROM storage_elements WHERE name = $1")
-                .bind(bucket)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if let Some(row) = row {
+    if let Some(mode) = moved {
+        return mode.parse().map_err(MetaError::corrupt);
+    }
+    let row =
+        sqlx::query("SELECT capacity_bytes, used_bytes FROM storage_elements WHERE name = $1")
+            .bind(bucket)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match row {
+        Some(row) => {
             let capacity: Option<i64> = row.try_get("capacity_bytes")?;
-            return Err(MetaError::QuotaExceeded {
+            Err(MetaError::QuotaExceeded {
                 element: bucket.to_owned(),
                 capacity: capacity.unwrap_or_default(),
                 used: row.try_get("used_bytes")?,
                 needed: bytes,
-            });
+            })
         }
+        // Deleted meanwhile: an object must never outlive its element.
+        None => Err(MetaError::NoSuchElement(bucket.to_owned())),
     }
-    Ok(())
+}
+
+/// What a write rule sees inside the committing transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteView<'a> {
+    /// The object now at the key, if any.
+    pub current: Option<&'a ObjectRecord>,
+    /// The element's mode now.
+    pub mode: Mode,
+}
+
+/// A conditional write that did not commit: refused by its rule, or failed in the index.
+#[derive(Debug, thiserror::Error)]
+pub enum Checked<E> {
+    #[error("write refused")]
+    Refused(E),
+    #[error(transparent)]
+    Index(#[from] MetaError),
 }
 
 #[cfg(test)]

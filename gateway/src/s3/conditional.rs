@@ -89,3 +89,23 @@ pub(crate) fn check_write(
     }
     Ok(())
 }
+
+/// `If-Match` / `If-None-Match` read from the raw headers, for operations whose s3s input
+/// does not model them (CopyObject's destination). A malformed value is a client error.
+pub(crate) fn write_conditions(
+    headers: &http::HeaderMap,
+) -> S3Result<(Option<ETagCondition>, Option<ETagCondition>)> {
+    let parse = |name: http::header::HeaderName| -> S3Result<Option<ETagCondition>> {
+        headers
+            .get(&name)
+            .map(|v| {
+                ETagCondition::parse_http_header(v.as_bytes())
+                    .map_err(|_| s3_error!(InvalidArgument, "invalid {name} header"))
+            })
+            .transpose()
+    };
+    Ok((
+        parse(http::header::IF_MATCH)?,
+        parse(http::header::IF_NONE_MATCH)?,
+    ))
+}

@@ -1,7 +1,7 @@
 //! CopyObject: a new object from an existing one's bytes, or (onto itself with REPLACE)
 //! a metadata-only update that rewrites the sidecar and the index row, never the data.
 
-use artstore_metadata::ObjectRecord;
+use artstore_metadata::{Checked, MetaError, ObjectRecord};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -114,6 +114,8 @@ pub(crate) async fn copy_object(
         )
     };
 
+    // Conditional writes on the destination (AWS: If-Match / If-None-Match on CopyObject).
+    let (if_match, if_none_match) = conditional::write_conditions(&req.headers)?;
     let same = src.bucket == i.bucket && src.key == i.key;
     let rec = if same {
         if !replace {
@@ -123,7 +125,23 @@ pub(crate) async fn copy_object(
             ));
         }
         access.check(Action::UpdateObjectMetadata, Facts { key_exists: true })?;
-        update_metadata(gw, src, content_type, http_headers, custom_attributes).await?
+        if if_none_match.is_some() {
+            // The key exists (it is the source), so "only if absent" cannot hold.
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        update_metadata(
+            gw,
+            &access,
+            src,
+            content_type,
+            http_headers,
+            custom_attributes,
+            if_match,
+        )
+        .await?
     } else {
         let current = gw
             .store
@@ -132,6 +150,11 @@ pub(crate) async fn copy_object(
             .map_err(errors::meta)?;
         access.check_key(Action::PutObject, current.as_ref())?;
         access.check_quota(Some(src.size - current.as_ref().map_or(0, |c| c.size)))?;
+        conditional::check_write(
+            if_match.as_ref(),
+            if_none_match.as_ref(),
+            current.as_ref().map(|c| c.etag.as_str()),
+        )?;
         let prepared = gw.prepare(
             NewObject {
                 bucket: i.bucket.clone(),
@@ -168,7 +191,14 @@ pub(crate) async fn copy_object(
                 parts_count: None,
                 completes_upload: None,
             },
-            |cur| access.check_key(Action::PutObject, cur),
+            |view| {
+                access.check_committed(Action::PutObject, view)?;
+                conditional::check_write(
+                    if_match.as_ref(),
+                    if_none_match.as_ref(),
+                    view.current.map(|c| c.etag.as_str()),
+                )
+            },
         )
         .await?
     };
@@ -182,28 +212,62 @@ pub(crate) async fn copy_object(
     }))
 }
 
-/// Rewrites the sidecar atomically, then the index row; the data file is untouched.
+/// Rewrites the sidecar atomically, then the index row; the data file is untouched. The key
+/// stays locked throughout, and the rules are decided against the object as it is then.
 async fn update_metadata(
     gw: &Gateway,
+    access: &super::Access,
     mut rec: ObjectRecord,
     content_type: String,
     http_headers: std::collections::BTreeMap<String, String>,
     custom_attributes: std::collections::BTreeMap<String, String>,
+    if_match: Option<ETagCondition>,
 ) -> S3Result<ObjectRecord> {
+    let read_file_id = rec.file_id.clone();
     rec.content_type = content_type;
     rec.http_headers = http_headers;
     rec.custom_attributes = custom_attributes;
     rec.updated_ms = artstore_metadata::now_ms();
     let attr = attr_json(&rec);
     attr.to_bytes().map_err(errors::backend)?;
-    gw.fs
-        .write_attr(
-            &rec.bucket,
-            &format!("{}.attr.json", rec.storage_path),
-            &attr,
+    let sidecar = format!("{}.attr.json", rec.storage_path);
+    let res = gw
+        .store
+        .update_object_with(
+            &rec,
+            |view| {
+                access.check_committed(Action::UpdateObjectMetadata, view)?;
+                let Some(cur) = view.current else {
+                    return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+                };
+                conditional::check_write(if_match.as_ref(), None, Some(cur.etag.as_str()))?;
+                if cur.file_id != read_file_id {
+                    return Err(conflict());
+                }
+                Ok(())
+            },
+            || async {
+                gw.fs
+                    .write_attr(&rec.bucket, &sidecar, &attr)
+                    .await
+                    .map_err(errors::backend)
+            },
         )
-        .await
-        .map_err(errors::backend)?;
-    gw.store.put_object(&rec).await.map_err(errors::meta)?;
-    Ok(rec)
+        .await;
+    match res {
+        Ok(()) => Ok(rec),
+        Err(Checked::Refused(e)) => Err(e),
+        Err(Checked::Index(MetaError::NotFound(_))) => Err(conflict()),
+        Err(Checked::Index(e)) => Err(errors::meta(e)),
+    }
+}
+
+/// The object was replaced while this request ran; the client should read it again.
+fn conflict() -> s3s::S3Error {
+    let mut e = s3s::S3Error::with_message(
+        s3s::S3ErrorCode::Custom("ConditionalRequestConflict".into()),
+        "The object was changed by another request while this one ran; retry",
+    );
+    e.set_status_code(http::StatusCode::CONFLICT);
+    e
 }

@@ -7,6 +7,9 @@ use s3s::{S3Error, S3ErrorCode, s3_error};
 pub(crate) fn meta(e: MetaError) -> S3Error {
     match e {
         q @ MetaError::QuotaExceeded { .. } => quota(&q.to_string()),
+        MetaError::NoSuchElement(_) => {
+            s3_error!(NoSuchBucket, "The specified bucket does not exist")
+        }
         MetaError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
             tracing::error!(error = %e, "index unavailable");
             s3_error!(

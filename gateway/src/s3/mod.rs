@@ -112,6 +112,26 @@ impl Access {
         Ok(())
     }
 
+    /// Checks `action` on the key and element as the committing transaction sees them: a
+    /// mode changed since the request began counts, and so does a key written meanwhile.
+    pub(crate) fn check_committed(
+        &self,
+        action: Action,
+        view: artstore_metadata::WriteView<'_>,
+    ) -> S3Result<()> {
+        let facts = Facts {
+            key_exists: view.current.is_some(),
+        };
+        if view.mode == self.element.mode {
+            return self.check(action, facts);
+        }
+        let element = Element {
+            mode: view.mode,
+            ..self.element.clone()
+        };
+        crate::policy::evaluate(&self.principal, &element, &self.statements, action, facts)
+    }
+
     /// Checks `action` on a key, the fact "the key exists" taken from `current`.
     pub(crate) fn check_key<T>(&self, action: Action, current: Option<&T>) -> S3Result<()> {
         self.check(

@@ -360,12 +360,12 @@ pub(crate) async fn complete(
                 parts_count: Some(parts_count),
                 completes_upload: Some(&u.upload_id),
             },
-            |cur| {
-                access.check_key(Action::PutObject, cur)?;
+            |view| {
+                access.check_committed(Action::PutObject, view)?;
                 conditional::check_write(
                     if_match.as_ref(),
                     if_none_match.as_ref(),
-                    cur.map(|c| c.etag.as_str()),
+                    view.current.map(|c| c.etag.as_str()),
                 )
             },
         )

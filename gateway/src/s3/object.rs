@@ -134,13 +134,14 @@ pub(crate) async fn put_object(
                 parts_count: None,
                 completes_upload: None,
             },
-            |cur| {
-                // Re-asked at commit: the key may have appeared since (rw forbids overwrites).
-                access.check_key(Action::PutObject, cur)?;
+            |view| {
+                // Decided again at commit: the key may have appeared since (rw forbids
+                // overwrites), or changed under an If-Match.
+                access.check_committed(Action::PutObject, view)?;
                 conditional::check_write(
                     if_match.as_ref(),
                     if_none_match.as_ref(),
-                    cur.map(|c| c.etag.as_str()),
+                    view.current.map(|c| c.etag.as_str()),
                 )
             },
         )

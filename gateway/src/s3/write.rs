@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use artstore_backends::{Staged, storage_name};
-use artstore_metadata::{Identity, MetaError, ObjectRecord};
+use artstore_metadata::{Checked, Identity, MetaError, ObjectRecord, WriteView};
 use bytes::Bytes;
 use s3s::{S3Result, s3_error};
 use uuid::Uuid;
@@ -89,14 +89,15 @@ impl Gateway {
         &p.name.rel_dir
     }
 
-    /// Makes a staged object durable and visible. `check` sees the current object (if any)
-    /// just before the commit, for conditional writes.
+    /// Makes a staged object durable and visible. `rule` decides inside the index transaction
+    /// that commits, against the key and element as they are then, whether the write may
+    /// happen (mode, conditional headers); the quota is enforced in the same transaction.
     pub(crate) async fn commit(
         &self,
         mut p: Prepared,
         staged: Staged,
         fin: Finish<'_>,
-        check: impl FnOnce(Option<&ObjectRecord>) -> S3Result<()>,
+        rule: impl FnOnce(WriteView<'_>) -> S3Result<()> + Send,
     ) -> S3Result<ObjectRecord> {
         let d = &staged.digests;
         p.rec.size = i64::try_from(d.size).unwrap_or(i64::MAX);
@@ -105,12 +106,6 @@ impl Gateway {
         p.rec.checksums = fin.checksums;
         p.rec.parts_count = fin.parts_count;
         let completes_upload = fin.completes_upload;
-        let current = self
-            .store
-            .get_object(&p.rec.bucket, &p.rec.key)
-            .await
-            .map_err(errors::meta)?;
-        check(current.as_ref())?;
         let attr = attr_json(&p.rec);
         self.fs
             .commit(staged, &p.rec.bucket, &p.name, &attr)
@@ -118,8 +113,8 @@ impl Gateway {
             .map_err(errors::backend)?;
         // A completed upload disappears in the same transaction its object appears in.
         let indexed = match completes_upload {
-            Some(upload_id) => self.store.complete_upload(upload_id, &p.rec).await,
-            None => self.store.put_object(&p.rec).await,
+            Some(upload_id) => self.store.complete_upload(upload_id, &p.rec, rule).await,
+            None => self.store.put_object_if(&p.rec, rule).await,
         };
         let old = match indexed {
             Ok(old) => old,
@@ -129,11 +124,15 @@ impl Gateway {
                     tracing::warn!(error = %de, path = %p.rec.storage_path, "cannot remove unindexed object files");
                 }
                 return Err(match e {
-                    MetaError::NotFound(_) => s3_error!(
+                    Checked::Refused(e) => e,
+                    Checked::Index(MetaError::NotFound(_)) => s3_error!(
                         NoSuchUpload,
                         "The specified upload does not exist. It may have been aborted or completed."
                     ),
-                    other => errors::meta(other),
+                    Checked::Index(MetaError::NoSuchElement(_)) => {
+                        s3_error!(NoSuchBucket, "The specified bucket does not exist")
+                    }
+                    Checked::Index(other) => errors::meta(other),
                 });
             }
         };
