@@ -481,6 +481,11 @@ storage_test!(
             "{report}"
         );
         assert_eq!(cli_json(&srv, &["element", "show", "spare"])["mode"], "rw");
+        assert_eq!(
+            cli_json(&srv, &["account", "show", "keeper"])["name"],
+            "keeper",
+            "rebuild leaves the accounts alone"
+        );
 
         // Now lose the index, one element.json, another's contents, and an empty element's.
         std::fs::remove_file(srv.element_dir("lostdoc").join("element.json")).expect("rm");

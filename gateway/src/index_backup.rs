@@ -115,26 +115,10 @@ pub async fn restore(settings: &Settings, from: &Path, force: bool) -> anyhow::R
         remove_sqlite_files(&tmp);
         return Err(e.context(format!("{} is not a usable ArtStore index", from.display())));
     }
-    let kept = if target.exists() {
-        let kept = aside(&target, &artstore_metadata::now_ms().to_string());
-        for suffix in ["", "-wal", "-shm"] {
-            let (a, b) = (with_suffix(&target, suffix), with_suffix(&kept, suffix));
-            if a.exists() {
-                std::fs::rename(&a, &b)
-                    .with_context(|| format!("cannot move {} aside", a.display()))?;
-            }
-        }
-        Some(kept)
-    } else {
-        None
+    let kept = {
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || put_in_place(&tmp, &target)).await??
     };
-    std::fs::rename(&tmp, &target)
-        .with_context(|| format!("cannot put the backup in place as {}", target.display()))?;
-    if let Some(dir) = target.parent() {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("cannot sync {}", dir.display()))?;
-    }
     drop(lock);
     println!(
         "{}",
@@ -162,6 +146,36 @@ async fn check_backup(path: &Path, key: &artstore_metadata::MasterKey) -> anyhow
     .await;
     store.close().await;
     res
+}
+
+/// Moves an existing index (with its WAL files) aside and renames the checked copy into its
+/// place; returns where the old one went.
+fn put_in_place(tmp: &Path, target: &Path) -> anyhow::Result<Option<PathBuf>> {
+    // A WAL left without its database would be replayed into the restored one: move it too.
+    let present = ["", "-wal", "-shm"]
+        .iter()
+        .any(|suffix| with_suffix(target, suffix).exists());
+    let kept = if present {
+        let kept = aside(target, &artstore_metadata::now_ms().to_string());
+        for suffix in ["", "-wal", "-shm"] {
+            let (a, b) = (with_suffix(target, suffix), with_suffix(&kept, suffix));
+            if a.exists() {
+                std::fs::rename(&a, &b)
+                    .with_context(|| format!("cannot move {} aside", a.display()))?;
+            }
+        }
+        Some(kept)
+    } else {
+        None
+    };
+    std::fs::rename(tmp, target)
+        .with_context(|| format!("cannot put the backup in place as {}", target.display()))?;
+    if let Some(dir) = target.parent() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync {}", dir.display()))?;
+    }
+    Ok(kept)
 }
 
 async fn copy_synced(from: &Path, to: &Path) -> anyhow::Result<()> {
