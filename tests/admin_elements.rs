@@ -577,7 +577,22 @@ storage_test!(
             .await;
         api_error(&r, 400, "bad_request");
         assert_eq!(api.get("/api/v1/storage-elements/closed").await.0, 200);
-        assert!(srv.element_dir("closed").join("element.json").is_file());
+        // The mode change through the API is in element.json too.
+        let doc: Value = serde_json::from_slice(
+            &std::fs::read(srv.element_dir("closed").join("element.json")).expect("element.json"),
+        )
+        .expect("json");
+        assert_eq!(doc["mode"], "ro");
+        let h = doc["mode_history"].as_array().expect("mode_history");
+        assert_eq!(h.len(), 1, "{doc}");
+        assert_eq!(
+            (
+                h[0]["from"].as_str(),
+                h[0]["to"].as_str(),
+                h[0]["reason"].as_str()
+            ),
+            (Some("rw"), Some("ro"), Some("by mistake"))
+        );
 
         // Confirmed, a non-empty element is still refused and keeps its data.
         let r = api

@@ -191,8 +191,16 @@ storage_test!(
             !index_file(&srv).exists(),
             "a failed restore creates no index"
         );
+        // A WAL the lost database left behind must not be replayed into the restored one.
+        let stale_wal = srv.data_dir().join("artstore.db-wal");
+        std::fs::write(&stale_wal, b"left over").expect("stale wal");
         let restored = cli_json(&srv, &["restore", "--from", &out_s]);
-        assert_eq!(restored["previous_index"], Value::Null, "{restored}");
+        let kept = restored["previous_index"].as_str().expect("previous_index");
+        assert!(!stale_wal.exists(), "{restored}");
+        assert_eq!(
+            std::fs::read(format!("{kept}-wal")).expect("kept wal"),
+            b"left over"
+        );
 
         // The server starts on the restored index; everything the backup held is there.
         srv.restart().await;

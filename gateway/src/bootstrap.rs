@@ -188,3 +188,30 @@ pub async fn ensure_root_account(store: &Store, settings: &Settings) -> anyhow::
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_file_of_each_url_form() {
+        let f = |u: &str| sqlite_file(u).map(|p| p.display().to_string());
+        assert_eq!(
+            f("sqlite:///srv/a.db?mode=rwc").as_deref(),
+            Some("/srv/a.db")
+        );
+        assert_eq!(f("sqlite://data/a.db").as_deref(), Some("data/a.db"));
+        assert_eq!(f("sqlite:a.db").as_deref(), Some("a.db"));
+        assert_eq!(f("sqlite::memory:"), None);
+        assert_eq!(f("postgres://u@h/db"), None);
+    }
+
+    #[test]
+    fn redact_drops_the_password() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+}
