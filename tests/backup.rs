@@ -108,17 +108,24 @@ storage_test!(
         let stop = Arc::new(AtomicBool::new(false));
         let written = Arc::new(AtomicUsize::new(0));
         put(&c, "books", "first", "before the backup").await;
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let writer = {
             let (c, stop, written) = (c.clone(), stop.clone(), written.clone());
             tokio::spawn(async move {
+                let mut started = Some(started_tx);
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
                     put(&c, "books", &format!("w/{i}"), "x").await;
                     written.fetch_add(1, Ordering::Relaxed);
+                    if let Some(tx) = started.take() {
+                        let _ = tx.send(());
+                    }
                     i += 1;
                 }
             })
         };
+        // The writer is under way before the backup starts and stops only after it ends.
+        started_rx.await.expect("writer started");
         let (ok, stdout, err) = {
             let srv_args = ["backup".to_owned(), "--out".to_owned(), out_s.clone()];
             let data_dir = srv.data_dir().to_owned();
