@@ -570,3 +570,36 @@ storage_test!(
         }
     }
 );
+
+storage_test!(
+    start_up_on_a_lost_index_never_loosens_a_mode,
+    |srv| async move {
+        let mut srv = srv;
+        cli_json(&srv, &["element", "create", "sealed", "--mode", "rw"]);
+        put(&srv.client(), "sealed", "doc", "sealed text").await;
+        assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+        std::fs::remove_file(srv.element_dir("sealed").join("element.json")).expect("rm");
+        srv.delete_index().await;
+        // `serve` creates the empty index and recovery brings the element back, as ro.
+        srv.restart().await;
+        let logs = srv.logs();
+        assert!(
+            logs.contains("sealed: element.json is missing; restored in mode ro"),
+            "{logs}"
+        );
+        assert!(logs.contains("cannot be rebuilt from sidecars"), "{logs}");
+        assert_eq!(cli_json(&srv, &["element", "show", "sealed"])["mode"], "ro");
+        let c = srv.client();
+        sdk_err(
+            c.put_object()
+                .bucket("sealed")
+                .key("new")
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await,
+        )
+        .assert(403, "AccessDenied");
+        assert_eq!(get(&c, "sealed", "doc").await, b"sealed text");
+        assert!(!exists(&c, "sealed", "new").await);
+    }
+);
