@@ -491,6 +491,9 @@ storage_test!(element_on_its_own_root_path, |srv| async move {
     // The index rebuilt from the sidecars alone finds the element and its objects again.
     assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
     srv.delete_index().await;
+    // Only serve and migrate create an index; rebuild fills an empty one.
+    let (ok, _, err) = srv.cli(&["migrate"]);
+    assert!(ok, "migrate: {err}");
     let (ok, report, err) = srv.index_cmd("rebuild");
     assert!(ok, "rebuild failed: {err}");
     assert_eq!(report["objects_indexed"], 2, "{report}");
@@ -525,3 +528,118 @@ storage_test!(element_on_its_own_root_path, |srv| async move {
     assert_eq!(st, 201);
     assert!(srv.element_dir("placed").is_dir());
 });
+
+storage_test!(
+    delete_with_confirm_in_any_mode_only_when_empty,
+    |srv| async move {
+        let api = admin(&srv).await;
+        let c = srv.client();
+        for (name, mode) in [("closed", "rw"), ("filled", "rw")] {
+            let (st, el) = api
+                .post(
+                    "/api/v1/storage-elements",
+                    json!({"name": name, "mode": mode}),
+                )
+                .await;
+            assert_eq!(st, 201, "{el:#}");
+        }
+        let (st, _) = api
+            .post(
+                "/api/v1/storage-elements/closed/mode",
+                json!({"mode": "ro", "reason": "by mistake"}),
+            )
+            .await;
+        assert_eq!(st, 200);
+        put(&c, "filled", "a", "alpha").await;
+        let (st, _) = api
+            .post(
+                "/api/v1/storage-elements/filled/mode",
+                json!({"mode": "ro"}),
+            )
+            .await;
+        assert_eq!(st, 200);
+
+        // Without confirmation an element in mode ro stays, even empty.
+        let r = api
+            .call(Method::DELETE, "/api/v1/storage-elements/closed", None)
+            .await;
+        api_error(&r, 409, "conflict");
+        assert_eq!(
+            r.1["message"],
+            "storage element 'closed' is in mode ro: deleting it needs confirmation (confirm=true, or --confirm in the CLI); only an empty element can be deleted"
+        );
+        let r = api
+            .call(
+                Method::DELETE,
+                "/api/v1/storage-elements/closed?confirm=perhaps",
+                None,
+            )
+            .await;
+        api_error(&r, 400, "bad_request");
+        assert_eq!(api.get("/api/v1/storage-elements/closed").await.0, 200);
+        // The mode change through the API is in element.json too.
+        let doc: Value = serde_json::from_slice(
+            &std::fs::read(srv.element_dir("closed").join("element.json")).expect("element.json"),
+        )
+        .expect("json");
+        assert_eq!(doc["mode"], "ro");
+        let h = doc["mode_history"].as_array().expect("mode_history");
+        assert_eq!(h.len(), 1, "{doc}");
+        assert_eq!(
+            (
+                h[0]["from"].as_str(),
+                h[0]["to"].as_str(),
+                h[0]["reason"].as_str()
+            ),
+            (Some("rw"), Some("ro"), Some("by mistake"))
+        );
+
+        // Confirmed, a non-empty element is still refused and keeps its data.
+        let r = api
+            .call(
+                Method::DELETE,
+                "/api/v1/storage-elements/filled?confirm=true",
+                None,
+            )
+            .await;
+        api_error(&r, 409, "conflict");
+        assert_eq!(
+            r.1["message"],
+            "storage element 'filled' is not empty: delete its objects first"
+        );
+        assert_eq!(get(&c, "filled", "a").await, b"alpha");
+        let (_, el) = api.get("/api/v1/storage-elements/filled").await;
+        assert_eq!(
+            (el["mode"].as_str(), el["object_count"].as_i64()),
+            (Some("ro"), Some(1))
+        );
+
+        // Confirmed and empty: gone, directory and history with it.
+        let (st, _) = api
+            .call(
+                Method::DELETE,
+                "/api/v1/storage-elements/closed?confirm=true",
+                None,
+            )
+            .await;
+        assert_eq!(st, 204);
+        api_error(
+            &api.get("/api/v1/storage-elements/closed").await,
+            404,
+            "not_found",
+        );
+        assert!(!srv.element_dir("closed").exists());
+        // The name is free again, and the new element does not inherit the old history.
+        let (st, _) = api
+            .post(
+                "/api/v1/storage-elements",
+                json!({"name": "closed", "mode": "rw"}),
+            )
+            .await;
+        assert_eq!(st, 201);
+        let (_, h) = api
+            .get("/api/v1/storage-elements/closed/mode-history")
+            .await;
+        assert_eq!(h["items"], json!([]), "{h:#}");
+    }
+);

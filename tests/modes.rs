@@ -995,3 +995,191 @@ storage_test!(
         r.assert_error(403, "InvalidObjectState");
     }
 );
+
+storage_test!(cli_updates_and_deletes_elements, |srv| async move {
+    let c = srv.client();
+    cli_ok(
+        &srv,
+        &[
+            "create",
+            "ledger",
+            "--mode",
+            "rw",
+            "--capacity",
+            "100",
+            "--description",
+            "a",
+        ],
+    );
+    put(&c, "ledger", "k", "0123456789").await;
+    let el = cli_ok(
+        &srv,
+        &["update", "ledger", "--description", "b", "--capacity", "50"],
+    );
+    assert_eq!(
+        (el["description"].as_str(), el["capacity_bytes"].as_i64()),
+        (Some("b"), Some(50))
+    );
+    let doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(srv.element_dir("ledger").join("element.json")).expect("element.json"),
+    )
+    .expect("json");
+    assert_eq!(
+        (doc["description"].as_str(), doc["capacity_bytes"].as_i64()),
+        (Some("b"), Some(50))
+    );
+
+    // Refusals name the reason and change nothing.
+    cli_fails(
+        &srv,
+        &["update", "ledger", "--capacity", "5"],
+        "capacity_bytes 5 is below the 10 bytes storage element 'ledger' already holds",
+    );
+    cli_fails(
+        &srv,
+        &["update", "ledger"],
+        "nothing to update: give --description",
+    );
+    cli_fails(
+        &srv,
+        &["update", "ledger", "--capacity=-1"],
+        "--capacity must be a number of bytes >= 0",
+    );
+    cli_fails(
+        &srv,
+        &["update", "nosuch", "--capacity", "1"],
+        "storage element 'nosuch' not found",
+    );
+    let shown = cli_ok(&srv, &["show", "ledger"]);
+    assert_eq!(
+        (
+            shown["description"].as_str(),
+            shown["capacity_bytes"].as_i64()
+        ),
+        (Some("b"), Some(50))
+    );
+    let el = cli_ok(
+        &srv,
+        &["update", "ledger", "--no-capacity", "--clear-description"],
+    );
+    assert_eq!(
+        (&el["description"], &el["capacity_bytes"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+
+    // Delete: an element not in edit needs --confirm, and only an empty one goes.
+    cli_ok(&srv, &["mode", "ledger", "ro"]);
+    cli_fails(
+        &srv,
+        &["delete", "ledger"],
+        "storage element 'ledger' is in mode ro: deleting it needs confirmation",
+    );
+    cli_fails(
+        &srv,
+        &["delete", "ledger", "--confirm"],
+        "storage element 'ledger' is not empty: delete its objects first",
+    );
+    assert_eq!(get(&c, "ledger", "k").await, b"0123456789");
+    assert_eq!(cli_ok(&srv, &["show", "ledger"])["object_count"], 1);
+
+    cli_ok(&srv, &["create", "mistake", "--mode", "rw"]);
+    cli_ok(&srv, &["mode", "mistake", "ro", "--reason", "wrong one"]);
+    cli_fails(
+        &srv,
+        &["delete", "mistake"],
+        "deleting it needs confirmation",
+    );
+    assert!(srv.element_dir("mistake").join("element.json").is_file());
+    let out = cli_ok(&srv, &["delete", "mistake", "--confirm"]);
+    assert_eq!(out, serde_json::json!({"deleted": "mistake"}));
+    cli_fails(
+        &srv,
+        &["show", "mistake"],
+        "storage element 'mistake' not found",
+    );
+    assert!(!srv.element_dir("mistake").exists());
+    sdk_err(c.head_bucket().bucket("mistake").send().await).assert(404, "NotFound");
+    cli_fails(
+        &srv,
+        &["delete", "mistake", "--confirm"],
+        "storage element 'mistake' not found",
+    );
+});
+
+storage_test!(cli_shows_and_sets_account_grants, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "books").await;
+    create_bucket(&c, "other").await;
+    let acc = srv.cli(&["account", "create", "u2"]);
+    assert!(acc.0, "{}", acc.2);
+    let acc: serde_json::Value = serde_json::from_str(&acc.1).expect("json");
+    let (ak, sk) = (
+        acc["client_id"].as_str().expect("id").to_owned(),
+        acc["client_secret"].as_str().expect("secret").to_owned(),
+    );
+    let grants = |args: &[&str]| srv.cli(&[&["account", "grants", "u2"], args].concat());
+    let (ok, out, err) = grants(&[]);
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(shown["grants"], serde_json::json!([]));
+    assert!(shown.get("client_secret").is_none(), "{shown}");
+
+    let (ok, out, err) = grants(&["--grant", "books=write"]);
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        shown["grants"],
+        serde_json::json!([{"bucket": "books", "access": "write"}])
+    );
+    let u = srv.client_with(&ak, &sk);
+    put(&u, "books", "by-u2", "granted").await;
+    sdk_err(
+        u.put_object()
+            .bucket("other")
+            .key("x")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+    )
+    .assert(403, "AccessDenied");
+    assert!(!exists(&c, "other", "x").await);
+
+    // Bad grants are refused with the admin API's wording; the grants stay as they were.
+    for (args, needle) in [
+        (
+            &["--grant", "books=admin"][..],
+            "access must be 'read' or 'write', got 'admin'",
+        ),
+        (
+            &["--grant", "books"][..],
+            "--grant 'books' must be BUCKET=read or BUCKET=write",
+        ),
+        (
+            &["--grant", "B_ad=read"][..],
+            "'B_ad' is not a valid bucket name",
+        ),
+        (
+            &["--grant", "abc=read", "--grant", "abc=write"][..],
+            "bucket 'abc' is listed twice",
+        ),
+    ] {
+        let (ok, _, err) = grants(args);
+        assert!(!ok && err.contains(needle), "{args:?}: {err}");
+    }
+    let (_, out, _) = grants(&[]);
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        shown["grants"],
+        serde_json::json!([{"bucket": "books", "access": "write"}])
+    );
+
+    let (ok, out, err) = grants(&["--clear"]);
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(shown["grants"], serde_json::json!([]));
+    let (ok, _, err) = srv.cli(&["account", "grants", "nobody"]);
+    assert!(
+        !ok && err.contains("no service account with id, name or client id 'nobody'"),
+        "{err}"
+    );
+});

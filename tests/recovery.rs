@@ -131,6 +131,9 @@ storage_test!(index_rebuild_reproduces_every_object, |srv| async move {
 
     assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
     srv.delete_index().await;
+    // Only serve and migrate create an index; rebuild fills an empty one.
+    let (ok, _, err) = srv.cli(&["migrate"]);
+    assert!(ok, "migrate: {err}");
     let (ok, report, err) = srv.index_cmd("rebuild");
     assert!(ok, "rebuild failed: {err}");
     assert_eq!(report["elements_created"], 1, "{report}");
@@ -140,6 +143,15 @@ storage_test!(index_rebuild_reproduces_every_object, |srv| async move {
         Some(0),
         "{report}"
     );
+    // The sidecars bring back the objects, not the accounts: the rebuild says so.
+    let missing = report["control_data_missing"].as_str().unwrap_or_default();
+    assert!(
+        missing.contains("cannot be rebuilt from sidecars")
+            && missing.contains("artstore restore --from FILE")
+            && missing.contains("artstore backup --out FILE"),
+        "{report}"
+    );
+    assert!(err.contains("cannot be rebuilt from sidecars"), "{err}");
 
     srv.restart().await;
     let c = srv.client();
@@ -366,3 +378,228 @@ storage_test!(a_crash_inside_delete_never_resurrects, |srv| async move {
     let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, vec!["b", "c"]);
 });
+
+#[track_caller]
+fn cli_json(srv: &Server, args: &[&str]) -> serde_json::Value {
+    let (ok, out, err) = srv.cli(args);
+    assert!(ok, "artstore {args:?} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// The mode history as the CLI shows it, without the row ids.
+fn history(srv: &Server, name: &str) -> Vec<serde_json::Value> {
+    let shown = cli_json(srv, &["element", "show", name]);
+    shown["mode_history"]
+        .as_array()
+        .expect("mode_history")
+        .iter()
+        .map(|h| {
+            serde_json::json!([
+                h["from"],
+                h["to"],
+                h["changed_by"],
+                h["reason"],
+                h["changed_ms"]
+            ])
+        })
+        .collect()
+}
+
+storage_test!(
+    rebuild_restores_history_and_never_loosens_a_mode,
+    |srv| async move {
+        let mut srv = srv;
+        let c = srv.client();
+        for name in ["ledger", "lostdoc", "garbled", "hollow", "spare"] {
+            cli_json(&srv, &["element", "create", name, "--mode", "rw"]);
+        }
+        for name in ["ledger", "lostdoc", "garbled"] {
+            put(&c, name, "doc", format!("kept in {name}")).await;
+        }
+        cli_json(
+            &srv,
+            &[
+                "element", "mode", "ledger", "ro", "--reason", "closed", "--by", "alice",
+            ],
+        );
+        cli_json(
+            &srv,
+            &[
+                "element",
+                "mode",
+                "ledger",
+                "rw",
+                "--confirm",
+                "--reason",
+                "fix",
+            ],
+        );
+        cli_json(
+            &srv,
+            &["element", "mode", "ledger", "ro", "--reason", "final"],
+        );
+        let before = history(&srv, "ledger");
+        assert_eq!(before.len(), 3);
+        let created = cli_json(&srv, &["element", "show", "ledger"])["created_ms"].clone();
+        // element.json carries the whole history.
+        let doc: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(srv.element_dir("ledger").join("element.json")).expect("element.json"),
+        )
+        .expect("json");
+        let h = doc["mode_history"]
+            .as_array()
+            .expect("mode_history in element.json");
+        assert_eq!(h.len(), 3, "{doc}");
+        assert_eq!(
+            (
+                h[0]["from"].as_str(),
+                h[0]["to"].as_str(),
+                h[0]["by"].as_str(),
+                h[0]["reason"].as_str()
+            ),
+            (Some("rw"), Some("ro"), Some("alice"), Some("closed"))
+        );
+        assert!(h[0]["at"].is_string(), "{doc}");
+        assert!(doc["created"].is_string(), "{doc}");
+
+        // With accounts in the index, losing an element row is not a loss of control data.
+        cli_json(&srv, &["account", "create", "keeper"]);
+        assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+        {
+            let mut conn = srv.index_conn().await;
+            sqlx::query("DELETE FROM storage_elements WHERE name = 'spare'")
+                .execute(&mut conn)
+                .await
+                .expect("delete row");
+        }
+        let (ok, report, err) = srv.index_cmd("rebuild");
+        assert!(ok, "rebuild: {err}");
+        assert_eq!(report["elements_created"], 1, "{report}");
+        assert_eq!(
+            report["control_data_missing"],
+            serde_json::Value::Null,
+            "{report}"
+        );
+        assert_eq!(cli_json(&srv, &["element", "show", "spare"])["mode"], "rw");
+        assert_eq!(
+            cli_json(&srv, &["account", "show", "keeper"])["name"],
+            "keeper",
+            "rebuild leaves the accounts alone"
+        );
+
+        // Now lose the index, one element.json, another's contents, and an empty element's.
+        std::fs::remove_file(srv.element_dir("lostdoc").join("element.json")).expect("rm");
+        std::fs::write(
+            srv.element_dir("garbled").join("element.json"),
+            b"{\"name\": \"gar",
+        )
+        .expect("w");
+        std::fs::remove_file(srv.element_dir("hollow").join("element.json")).expect("rm");
+        srv.delete_index().await;
+        let (ok, _, err) = srv.cli(&["migrate"]);
+        assert!(ok, "migrate: {err}");
+        let (ok, report, err) = srv.index_cmd("rebuild");
+        assert!(ok, "rebuild: {err}");
+        assert_eq!(report["elements_created"], 4, "{report}");
+        let mut restricted: Vec<&str> = report["elements_restricted"]
+            .as_array()
+            .expect("elements_restricted")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        restricted.sort();
+        assert_eq!(restricted.len(), 2, "{report}");
+        assert!(
+            restricted[0].starts_with("garbled: element.json is unreadable (")
+                && restricted[0].ends_with(
+                    "; restored in mode ro (change it with `artstore element mode` if it was rw)"
+                ),
+            "{report}"
+        );
+        assert_eq!(
+            restricted[1],
+            "lostdoc: element.json is missing; restored in mode ro (change it with `artstore element mode` if it was rw)"
+        );
+        assert_eq!(
+            report["elements_skipped"],
+            serde_json::json!([
+                "hollow: element.json is missing and the element holds no objects; not indexed (create it again to use it)"
+            ])
+        );
+        assert!(err.contains("lostdoc: element.json is missing"), "{err}");
+
+        // History and creation time come back from element.json.
+        assert_eq!(history(&srv, "ledger"), before);
+        let shown = cli_json(&srv, &["element", "show", "ledger"]);
+        assert_eq!(shown["created_ms"], created);
+        assert_eq!(shown["mode"], "ro");
+        for name in ["lostdoc", "garbled"] {
+            assert_eq!(
+                cli_json(&srv, &["element", "show", name])["mode"],
+                "ro",
+                "{name}"
+            );
+        }
+        let (ok, _, err) = srv.cli(&["element", "show", "hollow"]);
+        assert!(
+            !ok && err.contains("storage element 'hollow' not found"),
+            "{err}"
+        );
+
+        // ro is enforced: objects read, writes refused, nothing changed.
+        srv.restart().await;
+        let c = srv.client();
+        for name in ["lostdoc", "garbled"] {
+            assert_eq!(
+                get(&c, name, "doc").await,
+                format!("kept in {name}").as_bytes()
+            );
+            sdk_err(
+                c.put_object()
+                    .bucket(name)
+                    .key("doc")
+                    .body(ByteStream::from_static(b"overwrite"))
+                    .send()
+                    .await,
+            )
+            .assert(403, "AccessDenied");
+            assert_eq!(
+                get(&c, name, "doc").await,
+                format!("kept in {name}").as_bytes()
+            );
+        }
+    }
+);
+
+storage_test!(
+    start_up_on_a_lost_index_never_loosens_a_mode,
+    |srv| async move {
+        let mut srv = srv;
+        cli_json(&srv, &["element", "create", "sealed", "--mode", "rw"]);
+        put(&srv.client(), "sealed", "doc", "sealed text").await;
+        assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+        std::fs::remove_file(srv.element_dir("sealed").join("element.json")).expect("rm");
+        srv.delete_index().await;
+        // `serve` creates the empty index and recovery brings the element back, as ro.
+        srv.restart().await;
+        let logs = srv.logs();
+        assert!(
+            logs.contains("sealed: element.json is missing; restored in mode ro"),
+            "{logs}"
+        );
+        assert!(logs.contains("cannot be rebuilt from sidecars"), "{logs}");
+        assert_eq!(cli_json(&srv, &["element", "show", "sealed"])["mode"], "ro");
+        let c = srv.client();
+        sdk_err(
+            c.put_object()
+                .bucket("sealed")
+                .key("new")
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await,
+        )
+        .assert(403, "AccessDenied");
+        assert_eq!(get(&c, "sealed", "doc").await, b"sealed text");
+        assert!(!exists(&c, "sealed", "new").await);
+    }
+);

@@ -595,6 +595,9 @@ storage_test!(
         // The index is only a cache: throw it away, rebuild it from the sidecars.
         assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
         srv.delete_index().await;
+        // Only serve and migrate create an index; rebuild fills an empty one.
+        let (ok, _, err) = srv.cli(&["migrate"]);
+        assert!(ok, "migrate: {err}");
         let report = index_rebuild(&srv);
         assert_eq!(report["objects_indexed"], 1, "{report}");
         srv.restart().await;

@@ -576,6 +576,37 @@ async fn rotate_secret(
     Ok(Json(body))
 }
 
+/// Validates a full set of grants (bucket, access): the rule shared by the admin API and the
+/// CLI.
+pub fn check_grants(
+    items: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut grants: Vec<(String, String)> = Vec::new();
+    for (bucket, access) in items {
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
+        if !valid_bucket {
+            return Err(ApiError::bad_request(format!(
+                "'{bucket}' is not a valid bucket name"
+            )));
+        }
+        if access != "read" && access != "write" {
+            return Err(ApiError::bad_request(format!(
+                "access must be 'read' or 'write', got '{access}'"
+            )));
+        }
+        if grants.iter().any(|(b, _)| *b == bucket) {
+            return Err(ApiError::bad_request(format!(
+                "bucket '{bucket}' is listed twice"
+            )));
+        }
+        grants.push((bucket, access));
+    }
+    Ok(grants)
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Grant {
@@ -619,32 +650,7 @@ async fn set_grants(
     caller.require_admin()?;
     let acc = load(&st, &id).await?;
     guard_deleted(&acc)?;
-    let mut grants: Vec<(String, String)> = Vec::new();
-    for g in b.grants {
-        let valid_bucket = (3..=63).contains(&g.bucket.len())
-            && g.bucket
-                .bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
-        if !valid_bucket {
-            return Err(ApiError::bad_request(format!(
-                "'{}' is not a valid bucket name",
-                g.bucket
-            )));
-        }
-        if g.access != "read" && g.access != "write" {
-            return Err(ApiError::bad_request(format!(
-                "access must be 'read' or 'write', got '{}'",
-                g.access
-            )));
-        }
-        if grants.iter().any(|(b, _)| *b == g.bucket) {
-            return Err(ApiError::bad_request(format!(
-                "bucket '{}' is listed twice",
-                g.bucket
-            )));
-        }
-        grants.push((g.bucket, g.access));
-    }
+    let grants = check_grants(b.grants.into_iter().map(|g| (g.bucket, g.access)))?;
     st.store.set_grants(&id, &grants).await?;
     audit_ok(&st, caller.identity(), "account.grants", &acc).await;
     Ok(Json(with_grants(&st, &acc).await?))

@@ -1,6 +1,6 @@
 //! Storage elements over the admin API (DESIGN.md §6): create, list, read with usage, update
-//! description/quota, delete (empty and `edit` only), mode transitions and their history, and
-//! an object's attr.json as stored.
+//! description/quota, delete (empty; in a mode other than `edit` only with `?confirm=true`),
+//! mode transitions and their history, and an object's attr.json as stored.
 
 use artstore_backends::BackendError;
 use artstore_metadata::{
@@ -78,6 +78,25 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
         Err(ApiError::bad_request(format!(
             "invalid element name '{name}': 3-63 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit"
         )))
+    }
+}
+
+/// Mirrors the element and its mode history into `element.json`. The index is the authority
+/// (the gateway reads it per request), so a failure here is logged, not returned.
+async fn rewrite_element_json(st: &AdminState, el: &Element) {
+    let history = match st.store.mode_history(&el.name).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(element = %el.name, error = %e, "cannot read the mode history; element.json not rewritten");
+            return;
+        }
+    };
+    if let Err(e) = st
+        .fs
+        .write_element_json(&el.name, &el.element_json(&history))
+        .await
+    {
+        tracing::warn!(element = %el.name, error = %e, "cannot rewrite element.json");
     }
 }
 
@@ -170,7 +189,7 @@ async fn create(
         .await?;
     let made = st
         .fs
-        .create_element_at(&el.name, path.as_deref(), &el.element_json())
+        .create_element_at(&el.name, path.as_deref(), &el.element_json(&[]))
         .await;
     if let Err(e) = made {
         // Without its directory the element is unusable: take the row back.
@@ -336,9 +355,7 @@ async fn update(
             q @ ElementUpdateError::QuotaBelowUsage { .. } => ApiError::conflict(q.to_string()),
             ElementUpdateError::Meta(m) => ApiError::from(m),
         })?;
-    if let Err(e) = st.fs.write_element_json(&el.name, &el.element_json()).await {
-        tracing::warn!(element = %el.name, error = %e, "cannot rewrite element.json");
-    }
+    rewrite_element_json(&st, &el).await;
     audit::record(
         &st,
         Some(caller.identity()),
@@ -351,40 +368,46 @@ async fn update(
     Ok(Json(element_view(&el)))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteParams {
+    #[serde(default)]
+    confirm: bool,
+}
+
 #[utoipa::path(
     delete,
     path = "/api/v1/storage-elements/{name}",
     operation_id = "deleteStorageElement",
     tag = "storage-elements",
     summary = "Delete a storage element",
-    description = "Admins only; only an empty element in mode `edit`.",
-    params(("name" = String, Path, description = "Element (bucket) name")),
+    description = "Admins only; only an empty element. One in a mode other than `edit` needs `confirm=true`.",
+    params(
+        ("name" = String, Path, description = "Element (bucket) name"),
+        ("confirm" = Option<bool>, Query, description = "Required to delete an empty element in mode rw, ro or ar"),
+    ),
     security(("bearer" = []), ("sigv4" = [])),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Unknown parameter or bad value", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such element", body = crate::openapi::ErrorBody),
-        (status = 409, description = "Not empty, or not in mode edit", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Not empty, or not in mode edit and not confirmed", body = crate::openapi::ErrorBody),
     )
 )]
 async fn remove(
     State(st): State<AdminState>,
     caller: Caller,
     Path(name): Path<String>,
+    q: Result<Query<DeleteParams>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
+    let Query(p) = q.map_err(query_error)?;
     let el = element(&st, &name).await?;
-    if el.mode != Mode::Edit {
-        return Err(ApiError::conflict(format!(
-            "storage element '{name}' is in mode {}: only an empty element in mode edit can be deleted",
-            el.mode
-        )));
-    }
+    check_deletable(&el, p.confirm).map_err(ApiError::conflict)?;
     match st.store.delete_element(&name).await {
         Ok(()) => {}
         Err(MetaError::NotEmpty(_)) => {
-            return Err(ApiError::conflict(format!(
-                "storage element '{name}' is not empty: delete its objects first"
-            )));
+            return Err(ApiError::conflict(not_empty_message(&name)));
         }
         Err(e) => return Err(e.into()),
     }
@@ -397,10 +420,32 @@ async fn remove(
         "element.delete",
         Some(&name),
         "success",
-        None,
+        Some(format!(
+            "mode {}{}",
+            el.mode,
+            if p.confirm { ", confirmed" } else { "" }
+        )),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The delete rule shared by the admin API and the CLI: an element in mode `edit` may go
+/// without ceremony; any other mode only with an explicit confirmation. Emptiness is checked
+/// by the index, in the transaction that deletes.
+pub fn check_deletable(el: &Element, confirm: bool) -> Result<(), String> {
+    if el.mode == Mode::Edit || confirm {
+        Ok(())
+    } else {
+        Err(format!(
+            "storage element '{}' is in mode {}: deleting it needs confirmation (confirm=true, or --confirm in the CLI); only an empty element can be deleted",
+            el.name, el.mode
+        ))
+    }
+}
+
+pub fn not_empty_message(name: &str) -> String {
+    format!("storage element '{name}' is not empty: delete its objects first")
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -464,10 +509,7 @@ async fn change_mode(
         }
         Err(ModeChangeError::Meta(m)) => return Err(m.into()),
     };
-    // The index is the authority (the gateway reads it per request); element.json mirrors it.
-    if let Err(e) = st.fs.write_element_json(&el.name, &el.element_json()).await {
-        tracing::warn!(element = %el.name, error = %e, "mode changed but element.json could not be rewritten");
-    }
+    rewrite_element_json(&st, &el).await;
     audit::record(
         &st,
         Some(caller.identity()),

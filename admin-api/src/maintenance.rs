@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use artstore_backends::attr::RestoreAttr;
 use artstore_backends::{AttrJson, BackendError, LocalFs};
 use artstore_metadata::{
-    ListEntry, ListQuery, MetaError, Mode, NewElement, ObjectRecord, RestoreState, Store,
+    ElementDoc, ListEntry, ListQuery, MetaError, Mode, NewElement, ObjectRecord, RestoreState,
+    Store,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -24,6 +25,14 @@ pub enum MaintenanceError {
 #[derive(Debug, Default, Serialize)]
 pub struct ReconcileReport {
     pub elements_created: u64,
+    /// Elements whose `element.json` is missing or unreadable, restored in mode `ro` (never
+    /// looser) because they hold objects.
+    pub elements_restricted: Vec<String>,
+    /// Element directories without a usable `element.json` and without objects: not indexed.
+    pub elements_skipped: Vec<String>,
+    /// Set when the index holds no control data (accounts, grants, keys, audit events): those
+    /// live only in the index and a rebuild cannot bring them back.
+    pub control_data_missing: Option<String>,
     pub sidecars_seen: u64,
     /// Objects whose sidecar had no index row, or a newer one than the row: completed
     /// writes whose index commit was lost.
@@ -117,6 +126,9 @@ pub fn restore_from_attr(r: &RestoreAttr) -> Option<RestoreState> {
     })
 }
 
+/// What a rebuild says when the control data is gone with the index.
+pub const CONTROL_DATA_MISSING: &str = "the index holds no service accounts besides the initial admin: accounts, grants, signing keys, audit events and settings live only in the index and cannot be rebuilt from sidecars; restore them from a backup with `artstore restore --from FILE` (backups are taken with `artstore backup --out FILE`, see README \"Backup and restore\")";
+
 pub struct Maintenance {
     store: Store,
     fs: LocalFs,
@@ -141,7 +153,9 @@ impl Maintenance {
             report.deletes_finished += 1;
         }
         for bucket in self.fs.element_names().await? {
-            self.ensure_element(&bucket, &mut report).await?;
+            if !self.ensure_element(&bucket, &mut report).await? {
+                continue;
+            }
             // Only `edit` ever lets a key be overwritten (and no element becomes `edit`).
             let overwrites = self
                 .store
@@ -160,44 +174,71 @@ impl Maintenance {
                 }
             }
         }
+        if report.elements_created > 0 && self.store.count_non_system_accounts().await? == 0 {
+            report.control_data_missing = Some(CONTROL_DATA_MISSING.to_owned());
+        }
         Ok(report)
     }
 
-    /// Recreates a missing element row from the element's `element.json`.
+    /// Recreates a missing element row from the element's `element.json`, with its creation
+    /// time and mode history. Returns whether the element is indexed (its objects can be).
     async fn ensure_element(
         &self,
         bucket: &str,
         report: &mut ReconcileReport,
-    ) -> Result<(), MaintenanceError> {
+    ) -> Result<bool, MaintenanceError> {
         if self.store.get_element(bucket).await?.is_some() {
-            return Ok(());
+            return Ok(true);
         }
-        let Some(json) = self.fs.read_element_json(bucket).await? else {
-            report
-                .broken
-                .push(format!("{bucket}: element directory without element.json"));
-            return Ok(());
+        let doc = match self.fs.read_element_json(bucket).await {
+            Ok(Some(bytes)) => ElementDoc::parse(bucket, &bytes)
+                .map_err(|e| format!("element.json is unreadable ({e})")),
+            Ok(None) => Err("element.json is missing".to_owned()),
+            Err(e) => Err(format!("element.json cannot be read ({e})")),
         };
-        let doc: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
-        let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-        let mode = text("mode")
-            .and_then(|m| m.parse::<Mode>().ok())
-            .unwrap_or(Mode::Edit);
-        let created = NewElement {
-            name: bucket.to_owned(),
-            mode,
-            // An element on its own root path is a symlink to it: the link is the truth.
-            backend: artstore_metadata::local_backend(self.fs.element_path(bucket).as_deref()),
-            capacity_bytes: doc.get("capacity_bytes").and_then(|v| v.as_i64()),
-            description: text("description"),
-            created_by: text("created_by").unwrap_or_else(|| "recovery".into()),
+        // An element on its own root path is a symlink to it: the link is the truth.
+        let backend = artstore_metadata::local_backend(self.fs.element_path(bucket).as_deref());
+        let (new, created_ms, history) = match doc {
+            Ok(doc) => (
+                NewElement {
+                    name: bucket.to_owned(),
+                    mode: doc.mode,
+                    backend,
+                    capacity_bytes: doc.capacity_bytes,
+                    description: doc.description,
+                    created_by: doc.created_by.unwrap_or_else(|| "recovery".into()),
+                },
+                doc.created_ms,
+                doc.history,
+            ),
+            Err(why) => {
+                if self.fs.sidecars(bucket, None).await?.is_empty() {
+                    report.elements_skipped.push(format!(
+                        "{bucket}: {why} and the element holds no objects; not indexed (create it again to use it)"
+                    ));
+                    return Ok(false);
+                }
+                // Its real mode is unknown: never looser than ro, whatever it was.
+                report.elements_restricted.push(format!(
+                    "{bucket}: {why}; restored in mode ro (change it with `artstore element mode` if it was rw)"
+                ));
+                let new = NewElement {
+                    name: bucket.to_owned(),
+                    mode: Mode::Ro,
+                    backend,
+                    capacity_bytes: None,
+                    description: None,
+                    created_by: "recovery".into(),
+                };
+                (new, None, Vec::new())
+            }
         };
-        match self.store.create_element(&created).await {
+        match self.store.restore_element(&new, created_ms, &history).await {
             Ok(_) => report.elements_created += 1,
             Err(MetaError::AlreadyExists(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn reconcile_sidecar(

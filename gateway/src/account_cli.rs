@@ -4,8 +4,8 @@
 
 use anyhow::Context as _;
 use artstore_admin::accounts::{
-    SECRET_LIFETIME_MS, account_json, guard_deleted, guard_system, new_client_id, new_secret,
-    parse_role, validate_name,
+    SECRET_LIFETIME_MS, account_json, check_grants, guard_deleted, guard_system, new_client_id,
+    new_secret, parse_role, validate_name,
 };
 use artstore_admin::keys::KeyRing;
 use artstore_metadata::{
@@ -66,6 +66,18 @@ pub enum AccountAction {
         #[command(flatten)]
         common: ServeArgs,
     },
+    /// Show the account's bucket grants; with --grant or --clear, replace them all first.
+    Grants {
+        account: String,
+        /// BUCKET=read or BUCKET=write; repeat for several buckets. Replaces every grant.
+        #[arg(long = "grant", value_name = "BUCKET=ACCESS")]
+        grant: Vec<String>,
+        /// Remove every grant (the account then reaches every bucket its role allows).
+        #[arg(long, conflicts_with = "grant")]
+        clear: bool,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
     /// Soft delete.
     Delete {
         account: String,
@@ -83,6 +95,7 @@ impl AccountAction {
             | AccountAction::Rotate { common, .. }
             | AccountAction::Suspend { common, .. }
             | AccountAction::Activate { common, .. }
+            | AccountAction::Grants { common, .. }
             | AccountAction::Delete { common, .. } => common,
         }
     }
@@ -128,6 +141,18 @@ async fn audit(store: &Store, action: &str, target: &str, detail: Option<String>
     if let Err(e) = store.record_audit(&ev).await {
         tracing::error!(error = %e, "cannot write audit event");
     }
+}
+
+/// The account as `show` prints it: with its grants, never its secret.
+async fn with_grants(store: &Store, acc: &Account) -> anyhow::Result<Value> {
+    let mut v = account_json(acc);
+    v["grants"] = store
+        .grants_for(&acc.id)
+        .await?
+        .into_iter()
+        .map(|(bucket, access)| json!({"bucket": bucket, "access": access}))
+        .collect();
+    Ok(v)
 }
 
 fn print(v: &Value) -> anyhow::Result<()> {
@@ -224,14 +249,37 @@ pub async fn run(action: AccountAction, settings: &Settings) -> anyhow::Result<(
         }
         AccountAction::Show { account, .. } => {
             let acc = find(&store, &account).await?;
-            let mut v = account_json(&acc);
-            v["grants"] = store
-                .grants_for(&acc.id)
-                .await?
-                .into_iter()
-                .map(|(bucket, access)| json!({"bucket": bucket, "access": access}))
-                .collect();
-            v
+            with_grants(&store, &acc).await?
+        }
+        AccountAction::Grants {
+            account,
+            grant,
+            clear,
+            ..
+        } => {
+            let acc = find(&store, &account).await?;
+            if clear || !grant.is_empty() {
+                let pairs = grant
+                    .iter()
+                    .map(|g| match g.split_once('=') {
+                        Some((b, a)) => Ok((b.to_owned(), a.to_owned())),
+                        None => Err(anyhow::anyhow!(
+                            "--grant '{g}' must be BUCKET=read or BUCKET=write"
+                        )),
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let grants = check_grants(pairs).map_err(api)?;
+                guard_deleted(&acc).map_err(api)?;
+                store.set_grants(&acc.id, &grants).await?;
+                audit(
+                    &store,
+                    "account.grants",
+                    &acc.id,
+                    Some(format!("account '{}'", acc.name)),
+                )
+                .await;
+            }
+            with_grants(&store, &acc).await?
         }
         AccountAction::Rotate { account, .. } => {
             let acc = find(&store, &account).await?;

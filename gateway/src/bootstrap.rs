@@ -1,7 +1,8 @@
-//! First-start work: the master key, the index, and the initial admin account.
+//! First-start work: the master key, the index, and the initial admin account; and, for every
+//! other subcommand, opening a store that must already exist.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use artstore_metadata::{MasterKey, NewAccount, Role, SecretBox, Store};
@@ -39,7 +40,81 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens the index of an existing store, creating nothing: the data dir, the master key and
+/// (for SQLite) the index file must exist, and the database must hold ArtStore's schema.
+/// Every subcommand but `serve` and `migrate` uses this, so a mistyped `--data-dir` is an error
+/// instead of a new empty store.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    require_data_dir(settings)?;
+    if let Some(file) = sqlite_file(&settings.database_url) {
+        anyhow::ensure!(
+            file.is_file(),
+            "the index {} does not exist: {WHERE_FROM} (to rebuild a lost index, create an empty one with `artstore migrate` first)",
+            file.display()
+        );
+    }
+    let key = existing_master_key(settings)?;
+    let store = Store::connect(&settings.database_url, SecretBox::new(&key))
+        .await
+        .context("cannot connect to the database")?;
+    if !store.has_schema().await? {
+        store.close().await;
+        anyhow::bail!(
+            "the database {} holds no ArtStore index: {WHERE_FROM} (to rebuild a lost index, create an empty one with `artstore migrate` first)",
+            redact(&settings.database_url)
+        );
+    }
+    store.migrate().await.context("cannot apply migrations")?;
+    Ok(store)
+}
+
+const WHERE_FROM: &str = "point --data-dir (ARTSTORE_DATA_DIR) and --database-url (ARTSTORE_DATABASE_URL) at an existing store; only `artstore serve` and `artstore migrate` create one";
+
+/// Fails unless the data dir exists.
+pub fn require_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.data_dir.is_dir(),
+        "the data dir {} does not exist: {WHERE_FROM}",
+        settings.data_dir.display()
+    );
+    Ok(())
+}
+
+/// The master key from settings or `<data-dir>/master.key`; never generated here.
+pub fn existing_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    let path = settings.data_dir.join("master.key");
+    anyhow::ensure!(
+        settings.master_key.is_some() || path.is_file(),
+        "the master key {} does not exist and --master-key (ARTSTORE_MASTER_KEY) is not set: the stored secrets cannot be read without the key the store was created with",
+        path.display()
+    );
+    master_key(settings)
+}
+
+/// The file a `sqlite:` URL names; `None` for other databases and in-memory SQLite.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(_)) => {
+            let (userinfo, host) = rest.rsplit_once('@').unwrap_or(("", rest));
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens the index for `serve` and `migrate`, creating the data dir, the master key and the
+/// database schema when they are missing.
+pub async fn create_store(settings: &Settings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
     let key = master_key(settings)?;
@@ -112,4 +187,31 @@ pub async fn ensure_root_account(store: &Store, settings: &Settings) -> anyhow::
         tracing::info!(access_key = %access_key, "initial admin account created from settings");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_file_of_each_url_form() {
+        let f = |u: &str| sqlite_file(u).map(|p| p.display().to_string());
+        assert_eq!(
+            f("sqlite:///srv/a.db?mode=rwc").as_deref(),
+            Some("/srv/a.db")
+        );
+        assert_eq!(f("sqlite://data/a.db").as_deref(), Some("data/a.db"));
+        assert_eq!(f("sqlite:a.db").as_deref(), Some("a.db"));
+        assert_eq!(f("sqlite::memory:"), None);
+        assert_eq!(f("postgres://u@h/db"), None);
+    }
+
+    #[test]
+    fn redact_drops_the_password() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
 }

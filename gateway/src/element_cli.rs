@@ -1,10 +1,10 @@
-//! `artstore element create|list|show|mode`: storage elements on the same database and data
+//! `artstore element create|list|show|update|mode|delete`: storage elements on the same database and data
 //! dir as `serve`. Output is JSON on stdout; refusals fail with the reason.
 
 use anyhow::Context as _;
-use artstore_admin::elements::element_view;
+use artstore_admin::elements::{check_deletable, element_view, not_empty_message};
 use artstore_backends::LocalFs;
-use artstore_metadata::{Element, Mode, NewElement, Store};
+use artstore_metadata::{Element, ElementUpdateError, MetaError, Mode, NewElement, Store};
 use serde_json::json;
 
 use crate::bootstrap;
@@ -40,6 +40,30 @@ pub enum ElementAction {
         #[command(flatten)]
         common: ServeArgs,
     },
+    /// Change an element's description and/or quota.
+    Update {
+        name: String,
+        #[arg(long, conflicts_with = "clear_description")]
+        description: Option<String>,
+        #[arg(long)]
+        clear_description: bool,
+        /// Quota in bytes; refused below what the element already holds.
+        #[arg(long, conflicts_with = "no_capacity")]
+        capacity: Option<i64>,
+        /// Remove the quota.
+        #[arg(long)]
+        no_capacity: bool,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
+    /// Delete an empty element; one in a mode other than edit needs --confirm.
+    Delete {
+        name: String,
+        #[arg(long)]
+        confirm: bool,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
     /// Change an element's mode: rw→ro, ro→ar, ro→rw (with --confirm).
     Mode {
         name: String,
@@ -64,6 +88,8 @@ impl ElementAction {
             ElementAction::Create { common, .. }
             | ElementAction::List { common }
             | ElementAction::Show { common, .. }
+            | ElementAction::Update { common, .. }
+            | ElementAction::Delete { common, .. }
             | ElementAction::Mode { common, .. } => common,
         }
     }
@@ -84,6 +110,29 @@ async fn find(store: &Store, name: &str) -> anyhow::Result<Element> {
         .get_element(name)
         .await?
         .with_context(|| format!("storage element '{name}' not found"))
+}
+
+/// Mirrors the element and its mode history into `element.json`.
+async fn rewrite_element_json(store: &Store, fs: &LocalFs, el: &Element) -> anyhow::Result<()> {
+    let history = store.mode_history(&el.name).await?;
+    fs.write_element_json(&el.name, &el.element_json(&history))
+        .await?;
+    Ok(())
+}
+
+async fn audit(store: &Store, action: &str, target: &str, detail: Option<String>) {
+    let ev = artstore_metadata::AuditEvent {
+        actor_name: Some("cli".into()),
+        action: action.into(),
+        target: Some(target.into()),
+        outcome: "success".into(),
+        source: Some("cli".into()),
+        detail,
+        ..Default::default()
+    };
+    if let Err(e) = store.record_audit(&ev).await {
+        tracing::warn!(error = %e, "the audit event was not written");
+    }
 }
 
 pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<()> {
@@ -114,7 +163,7 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
                 })
                 .await?;
             let made = fs
-                .create_element_at(&name, path.as_deref(), &el.element_json())
+                .create_element_at(&name, path.as_deref(), &el.element_json(&[]))
                 .await;
             if let Err(e) = made {
                 // Without its directory the element is unusable: take the row back.
@@ -158,10 +207,73 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
             if let Err(e) = store.record_audit(&ev).await {
                 tracing::warn!(error = %e, "mode changed but the audit event was not written");
             }
-            fs.write_element_json(&name, &el.element_json())
+            rewrite_element_json(&store, &fs, &el)
                 .await
                 .context("mode changed in the index, but element.json could not be rewritten")?;
             element_view(&el)
+        }
+        ElementAction::Update {
+            name,
+            description,
+            clear_description,
+            capacity,
+            no_capacity,
+            ..
+        } => {
+            let description = match (description, clear_description) {
+                (Some(d), _) => Some(Some(d)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let capacity = match (capacity, no_capacity) {
+                (Some(c), _) => Some(Some(c)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            anyhow::ensure!(
+                description.is_some() || capacity.is_some(),
+                "nothing to update: give --description, --clear-description, --capacity or --no-capacity"
+            );
+            anyhow::ensure!(
+                capacity.flatten().is_none_or(|c| c >= 0),
+                "--capacity must be a number of bytes >= 0"
+            );
+            let el = store
+                .update_element(&name, description, capacity)
+                .await
+                .map_err(|e| match e {
+                    ElementUpdateError::NotFound(w) => anyhow::anyhow!("{w} not found"),
+                    e => anyhow::Error::new(e),
+                })?;
+            audit(&store, "element.update", &name, None).await;
+            rewrite_element_json(&store, &fs, &el)
+                .await
+                .context("updated in the index, but element.json could not be rewritten")?;
+            element_view(&el)
+        }
+        ElementAction::Delete { name, confirm, .. } => {
+            let el = find(&store, &name).await?;
+            check_deletable(&el, confirm).map_err(anyhow::Error::msg)?;
+            match store.delete_element(&name).await {
+                Ok(()) => {}
+                Err(MetaError::NotEmpty(_)) => anyhow::bail!(not_empty_message(&name)),
+                Err(e) => return Err(e.into()),
+            }
+            audit(
+                &store,
+                "element.delete",
+                &name,
+                Some(format!(
+                    "mode {}{} (cli)",
+                    el.mode,
+                    if confirm { ", confirmed" } else { "" }
+                )),
+            )
+            .await;
+            fs.remove_element(&name)
+                .await
+                .context("deleted from the index, but its directory could not be removed")?;
+            json!({"deleted": name})
         }
     };
     println!("{}", serde_json::to_string_pretty(&out)?);

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod element_cli;
 pub mod host;
+pub mod index_backup;
 pub mod logging;
 pub mod metrics;
 pub mod policy;

@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 
 use artstore_gateway::config::{ServeArgs, Settings};
-use artstore_gateway::{bootstrap, logging, server};
+use artstore_gateway::{bootstrap, index_backup, logging, server};
 
 /// ArtStore: an S3 gateway for long-term document storage.
 #[derive(Parser)]
@@ -18,6 +18,7 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate(ServeArgs),
     /// Rebuild or check the index against the sidecars on disk (stop the server first).
+    /// Accounts, grants, keys and audit events are not on disk: restore those from a backup.
     Index {
         #[command(subcommand)]
         action: IndexAction,
@@ -36,6 +37,25 @@ enum Command {
     Element {
         #[command(subcommand)]
         action: artstore_gateway::element_cli::ElementAction,
+    },
+    /// Write a consistent copy of the SQLite index (works while the server runs).
+    Backup {
+        /// The backup file to create; never overwritten.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
+    /// Put a backup from `artstore backup` in place as the SQLite index (stop the server first).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// Replace an existing index (it is kept beside the new one).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        common: ServeArgs,
     },
 }
 
@@ -56,6 +76,16 @@ async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
         IndexAction::Rebuild(_) => {
             let report = m.reconcile(None).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            for what in report
+                .elements_restricted
+                .iter()
+                .chain(&report.elements_skipped)
+            {
+                tracing::warn!("{what}");
+            }
+            if let Some(msg) = &report.control_data_missing {
+                tracing::warn!("{msg}");
+            }
         }
         IndexAction::Verify(_) => {
             let report = m.verify().await?;
@@ -77,12 +107,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Element { action } => action.common(),
         Command::Account { action } => action.common(),
         Command::Keys { action } => action.common(),
+        Command::Backup { common, .. } | Command::Restore { common, .. } => common,
     };
     logging::init(Settings::log_format_hint(args).as_deref());
     let settings = Settings::resolve(args)?;
     let result = match cli.command {
         Command::Serve(_) => server::serve(settings).await,
-        Command::Migrate(_) => bootstrap::open_store(&settings).await.map(|_| {
+        Command::Migrate(_) => bootstrap::create_store(&settings).await.map(|_| {
             tracing::info!("migrations applied");
         }),
         Command::Index { action } => index(action, &settings).await,
@@ -90,6 +121,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Account { action } => artstore_gateway::account_cli::run(action, &settings).await,
         Command::Keys { action } => {
             artstore_gateway::account_cli::run_keys(action, &settings).await
+        }
+        Command::Backup { out, .. } => index_backup::backup(&settings, &out).await,
+        Command::Restore { from, force, .. } => {
+            index_backup::restore(&settings, &from, force).await
         }
     };
     if let Err(e) = &result {

@@ -23,7 +23,9 @@ use crate::s3::Gateway;
 use artstore_admin::metrics::Metrics;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let store = bootstrap::open_store(&settings).await?;
+    // Held while serving: `artstore restore` refuses to replace the index under a live server.
+    let _in_use = crate::index_backup::hold_in_use(&settings.data_dir)?;
+    let store = bootstrap::create_store(&settings).await?;
     bootstrap::ensure_root_account(&store, &settings).await?;
     let fs = LocalFs::new(settings.data_dir.join("elements"));
     crate::recovery::recover(&store, &fs, &settings.data_dir).await?;

@@ -107,6 +107,16 @@ impl Store {
         row.as_ref().map(|r| self.account_from_row(r)).transpose()
     }
 
+    /// How many accounts exist besides the system admin (deleted ones included): none means
+    /// the control data is new or was lost with the index.
+    pub async fn count_non_system_accounts(&self) -> Result<i64, MetaError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM service_accounts WHERE is_system = 0")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n)
+    }
+
     pub async fn update_account_secret(&self, id: &str, secret: &str) -> Result<(), MetaError> {
         let sealed = self.secrets.seal(secret)?;
         sqlx::query("UPDATE service_accounts SET secret_enc = $2, updated_ms = $3 WHERE id = $1")

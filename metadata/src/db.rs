@@ -118,6 +118,36 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the database holds an ArtStore index (its migrations table), as opposed to an
+    /// empty database someone pointed us at by mistake.
+    pub async fn has_schema(&self) -> Result<bool, MetaError> {
+        let sql = match self.kind {
+            DbKind::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            DbKind::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        };
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+        Ok(n > 0)
+    }
+
+    /// Writes a consistent copy of a SQLite index to `out` (`VACUUM INTO`: one read
+    /// transaction, so writers carry on meanwhile). `out` must not exist yet.
+    pub async fn backup_sqlite(&self, out: &Path) -> Result<(), MetaError> {
+        if self.kind != DbKind::Sqlite {
+            return Err(MetaError::Unsupported(
+                "online backup by artstore is for SQLite; back up PostgreSQL with pg_dump".into(),
+            ));
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(out.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<(), MetaError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -121,7 +121,8 @@ impl Store {
         rows.iter().map(element_from_row).collect()
     }
 
-    /// Removes an element that holds no objects, with its unfinished uploads.
+    /// Removes an element that holds no objects, with its unfinished uploads, bucket policy
+    /// and mode history.
     pub async fn delete_element(&self, name: &str) -> Result<(), MetaError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT object_count FROM storage_elements WHERE name = $1")
@@ -153,12 +154,77 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // A later element of the same name starts with a history of its own.
+        sqlx::query("DELETE FROM mode_changes WHERE element = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM storage_elements WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Re-creates an element row from its `element.json` (index rebuild): the creation time
+    /// and mode history come from the document, in one transaction.
+    pub async fn restore_element(
+        &self,
+        new: &NewElement,
+        created_ms: Option<i64>,
+        history: &[ModeChange],
+    ) -> Result<Element, MetaError> {
+        let now = now_ms();
+        let created = created_ms.unwrap_or(now);
+        let mode_changed = history.iter().map(|c| c.changed_ms).max();
+        let mut tx = self.begin_write().await?;
+        let res = sqlx::query(concat!(
+            "INSERT INTO storage_elements (",
+            element_cols!(),
+            ") VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&new.name)
+        .bind(new.mode.as_str())
+        .bind(&new.backend)
+        .bind(new.capacity_bytes)
+        .bind(&new.description)
+        .bind(&new.created_by)
+        .bind(created)
+        .bind(now)
+        .bind(mode_changed)
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(MetaError::AlreadyExists(format!(
+                    "storage element '{}'",
+                    new.name
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for c in history {
+            sqlx::query(
+                "INSERT INTO mode_changes (id, element, from_mode, to_mode, changed_by, reason, changed_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&c.id)
+            .bind(&new.name)
+            .bind(c.from.as_str())
+            .bind(c.to.as_str())
+            .bind(&c.changed_by)
+            .bind(&c.reason)
+            .bind(c.changed_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.get_element(&new.name)
+            .await?
+            .ok_or_else(|| MetaError::NotFound(format!("storage element '{}'", new.name)))
     }
 }
 
@@ -218,32 +284,6 @@ pub struct ModeChange {
 impl From<sqlx::Error> for ModeChangeError {
     fn from(e: sqlx::Error) -> Self {
         ModeChangeError::Meta(MetaError::Db(e))
-    }
-}
-
-impl Element {
-    /// The element's `element.json` document (the self-description kept in its directory).
-    pub fn element_json(&self) -> Vec<u8> {
-        let rfc = |ms: i64| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-        };
-        let doc = serde_json::json!({
-            "name": self.name,
-            "mode": self.mode.as_str(),
-            "backend": serde_json::from_str::<serde_json::Value>(&self.backend)
-                .unwrap_or(serde_json::Value::Null),
-            "description": self.description,
-            "capacity_bytes": self.capacity_bytes,
-            "created": rfc(self.created_ms),
-            "created_by": self.created_by,
-            "last_mode_change": self.mode_changed_ms.and_then(rfc),
-        });
-        serde_json::to_vec_pretty(&doc).unwrap_or_default()
     }
 }
 

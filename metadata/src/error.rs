@@ -28,6 +28,8 @@ pub enum MetaError {
     Corrupt(String),
     #[error("secret encryption failed: {0}")]
     Crypto(String),
+    #[error("{0}")]
+    Unsupported(String),
     #[error("unsupported database url: {0}")]
     BadUrl(String),
 }

@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod db;
+mod element_doc;
 mod elements;
 mod error;
 mod keys;
@@ -19,6 +20,7 @@ mod secret;
 pub use accounts::{AccountQuery, AccountUpdate};
 pub use audit::{AuditEvent, AuditQuery};
 pub use db::{DbKind, Store};
+pub use element_doc::ElementDoc;
 pub use elements::{
     ElementUpdateError, ModeChange, ModeChangeError, NewElement, allowed_targets, local_backend,
 };
