@@ -840,3 +840,125 @@ storage_test!(invalid_copy_and_length_headers, |srv| async move {
     assert_eq!(s3_error_code(&resp), "MissingContentLength", "{resp}");
     assert_untouched(&srv, &c, &["copy", "nolength"], &before).await;
 });
+
+// A body whose hash is not the signed `x-amz-content-sha256`, on operations whose XML body s3s
+// reads whole (and which answered 500 before).
+storage_test!(payload_hash_mismatch_on_every_operation, |srv| async move {
+    let c = setup(&srv).await;
+    let id = c
+        .create_multipart_upload()
+        .bucket("bad")
+        .key("mp")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let part = c
+        .upload_part()
+        .bucket("bad")
+        .key("mp")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"part one"))
+        .send()
+        .await
+        .unwrap();
+    let etag = part.e_tag().unwrap().to_string();
+    let before = srv.files_snapshot();
+    let wrong = Payload::Hash(sha256_hex(b"a different body"));
+    let delete = "<Delete><Object><Key>existing</Key></Object></Delete>".to_string();
+    let complete = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bad/*"}]}"#.to_string();
+    let location = "<CreateBucketConfiguration><LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>".to_string();
+    let restore = "<RestoreRequest><Days>1</Days></RestoreRequest>".to_string();
+    let cases = [
+        (Method::POST, "/bad", vec![("delete", "")], delete),
+        (
+            Method::POST,
+            "/bad/mp",
+            vec![("uploadId", id.as_str())],
+            complete,
+        ),
+        (Method::PUT, "/bad", vec![("policy", "")], policy),
+        (Method::PUT, "/newbucket", vec![], location),
+        (
+            Method::POST,
+            "/bad/existing",
+            vec![("restore", "")],
+            restore,
+        ),
+    ];
+    for (m, path, query, body) in cases {
+        let mut req = srv.raw(m.clone(), path).payload(wrong.clone()).body(body);
+        for (k, v) in &query {
+            req = req.query(k, v);
+        }
+        let r = req.send().await;
+        assert_eq!(r.status, 400, "{m} {path} {query:?}: {}", r.text());
+        assert_eq!(
+            r.code(),
+            "XAmzContentSHA256Mismatch",
+            "{m} {path}: {}",
+            r.text()
+        );
+    }
+    // nothing happened: the object, the upload, the policy and the bucket are as before
+    assert_untouched(&srv, &c, &["mp"], &before).await;
+    let parts = c
+        .list_parts()
+        .bucket("bad")
+        .key("mp")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts.parts().len(), 1);
+    sdk_err(c.get_bucket_policy().bucket("bad").send().await).assert(404, "NoSuchBucketPolicy");
+    sdk_err(c.head_bucket().bucket("newbucket").send().await).assert(404, "");
+});
+
+// Content-MD5 is checked whatever operation carries the body.
+storage_test!(content_md5_on_every_body, |srv| async move {
+    let c = setup(&srv).await;
+    let before = srv.files_snapshot();
+    let wrong = md5_b64(b"something else");
+    let location = "<CreateBucketConfiguration><LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>";
+    for body in [location, ""] {
+        let r = srv
+            .raw(Method::PUT, "/md5bucket")
+            .header("content-md5", &wrong)
+            .body(body)
+            .send()
+            .await;
+        r.assert_error(400, "BadDigest");
+    }
+    let r = srv
+        .raw(Method::PUT, "/md5bucket")
+        .header("content-md5", "not base64!")
+        .body(location)
+        .send()
+        .await;
+    r.assert_error(400, "InvalidDigest");
+    sdk_err(c.head_bucket().bucket("md5bucket").send().await).assert(404, "");
+    let r = srv
+        .raw(Method::POST, "/bad")
+        .query("delete", "")
+        .header("content-md5", &wrong)
+        .body("<Delete><Object><Key>existing</Key></Object></Delete>")
+        .send()
+        .await;
+    r.assert_error(400, "BadDigest");
+    assert_untouched(&srv, &c, &[], &before).await;
+    // the right digest works
+    srv.raw(Method::PUT, "/md5bucket")
+        .header("content-md5", &md5_b64(location.as_bytes()))
+        .body(location)
+        .send()
+        .await
+        .assert_status(200);
+    c.head_bucket().bucket("md5bucket").send().await.unwrap();
+});
