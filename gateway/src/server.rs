@@ -183,7 +183,7 @@ async fn handle(
 /// that fits its outcome (client errors are not server errors).
 async fn respond(
     front: &Front,
-    mut req: http::Request<s3s::Body>,
+    req: http::Request<s3s::Body>,
     peer: std::net::SocketAddr,
 ) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
@@ -194,13 +194,10 @@ async fn respond(
     let who = caller_hint(req.headers());
     let bearer = &front.bearer;
     let body_check = Arc::new(BodyCheck::default());
-    req.extensions_mut().insert(body_check.clone());
-    let req = {
-        let check = body_check.clone();
-        let (parts, body) = req.into_parts();
-        let body = s3s::Body::http_body(CheckedBody::new(body, check, &parts.headers));
-        http::Request::from_parts(parts, body)
-    };
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(body_check.clone());
+    let body = CheckedBody::new(body, body_check.clone(), &parts.headers);
+    let req = http::Request::from_parts(parts, s3s::Body::http_body(body));
     let checked = match crate::signed::check(req.uri(), req.headers(), &front.region) {
         Ok(()) => bearer.apply(req).await,
         Err(e) => Err(e),
