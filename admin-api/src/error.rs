@@ -110,9 +110,9 @@ impl IntoResponse for ApiError {
         let status = self.status.as_u16();
         let (id, operation) = (request_id(), request_operation());
         if status >= 500 && status != 501 {
-            tracing::error!(request_id = %id, operation, status, code = %self.error, message = %self.message, "admin request failed");
+            tracing::error!(request_id = %id, operation, status, code = %self.error, "admin request failed");
         } else {
-            tracing::info!(request_id = %id, operation, status, code = %self.error, message = %self.message, "admin request refused");
+            tracing::info!(request_id = %id, operation, status, code = %self.error, "admin request refused");
         }
         let body = json!({
             "error": self.error,
