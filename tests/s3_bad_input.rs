@@ -1017,3 +1017,37 @@ storage_test!(truncated_xml_body_is_incomplete, |srv| async move {
     assert_object(&srv, "bad", "existing", ORIGINAL).await;
     srv.assert_no_temp_files("bad");
 });
+
+// Operations that ignore their body still refuse one that fails its signed hash or digest: a
+// DELETE whose body is not what was signed must not delete.
+storage_test!(unread_bodies_are_verified_too, |srv| async move {
+    let c = setup(&srv).await;
+    let before = srv.files_snapshot();
+    for m in [Method::DELETE, Method::GET] {
+        let r = srv
+            .raw(m.clone(), "/bad/existing")
+            .payload(Payload::Hash(sha256_hex(b"a different body")))
+            .body(b"some body".to_vec())
+            .send()
+            .await;
+        assert_eq!(r.status, 400, "{m}: {}", r.text());
+        assert_eq!(r.code(), "XAmzContentSHA256Mismatch", "{m}: {}", r.text());
+        let r = srv
+            .raw(m.clone(), "/bad/existing")
+            .header("content-md5", &md5_b64(b"something else"))
+            .body(b"some body".to_vec())
+            .send()
+            .await;
+        assert_eq!(r.status, 400, "{m}: {}", r.text());
+        assert_eq!(r.code(), "BadDigest", "{m}: {}", r.text());
+    }
+    assert_untouched(&srv, &c, &[], &before).await;
+    // a body that matches its signed hash changes nothing for them
+    let r = srv
+        .raw(Method::GET, "/bad/existing")
+        .body(b"some body".to_vec())
+        .send()
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body, ORIGINAL);
+});

@@ -199,7 +199,10 @@ async fn respond(
     let body = CheckedBody::new(body, body_check.clone(), &parts.headers);
     let req = http::Request::from_parts(parts, s3s::Body::http_body(body));
     let checked = match crate::signed::check(req.uri(), req.headers(), &front.region) {
-        Ok(()) => bearer.apply(req).await,
+        Ok(()) => match bearer.apply(req).await {
+            Ok(req) => body_check.verify_unread(req).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let mut resp = match checked {

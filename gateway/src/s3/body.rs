@@ -24,6 +24,9 @@ use super::checksum::Declared;
 /// Operations whose handlers stream the body and verify it themselves.
 const STREAMED: &[&str] = &["PutObject", "UploadPart", "PostObject"];
 
+/// Largest body read for an operation that ignores it (s3s's XML limit).
+const MAX_UNREAD_BODY: usize = 20 << 20;
+
 /// What the server and the access check share with one request's body.
 #[derive(Default)]
 pub struct BodyCheck(Mutex<State>);
@@ -75,6 +78,43 @@ impl BodyCheck {
             });
         }
         Ok(())
+    }
+
+    /// GET, HEAD and DELETE operations never read a body, so one sent with them is read and
+    /// verified here before the operation runs: a DELETE whose body fails its signed hash
+    /// must not delete. Passes the body on buffered.
+    pub async fn verify_unread(
+        &self,
+        req: http::Request<s3s::Body>,
+    ) -> S3Result<http::Request<s3s::Body>> {
+        let bodiless = matches!(
+            *req.method(),
+            http::Method::GET | http::Method::HEAD | http::Method::DELETE
+        );
+        let declared_len = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if !bodiless || declared_len.unwrap_or(0) == 0 {
+            return Ok(req);
+        }
+        self.for_operation("", req.headers())?;
+        if !self.0.lock().is_ok_and(|s| s.verify.is_some()) {
+            return Ok(req);
+        }
+        let (parts, mut body) = req.into_parts();
+        let read = body.store_all_limited(MAX_UNREAD_BODY).await;
+        if let Some(fault) = self.take_fault() {
+            return Err(fault);
+        }
+        let bytes = read.map_err(|_| {
+            s3_error!(
+                MaxMessageLengthExceeded,
+                "A request body of at most {MAX_UNREAD_BODY} bytes is accepted here."
+            )
+        })?;
+        Ok(http::Request::from_parts(parts, s3s::Body::from(bytes)))
     }
 
     /// The S3 error the body ended with, if it was refused here.
