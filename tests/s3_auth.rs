@@ -281,6 +281,7 @@ async fn chunked_signed_put(
     path: &str,
     chunks: &[Vec<u8>],
     tamper_chunk: Option<usize>,
+    final_chunk: bool,
 ) -> RawResponse {
     let t = SystemTime::now();
     let total: usize = chunks.iter().map(|c| c.len()).sum();
@@ -297,7 +298,9 @@ async fn chunked_signed_put(
     let mut prev = signature_of(&headers);
     let mut body = Vec::new();
     let mut all: Vec<&[u8]> = chunks.iter().map(|c| c.as_slice()).collect();
-    all.push(&[]);
+    if final_chunk {
+        all.push(&[]);
+    }
     for (i, chunk) in all.iter().enumerate() {
         let sts = format!(
             "AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{prev}\n{EMPTY_SHA256}\n{}",
@@ -323,7 +326,7 @@ storage_test!(chunked_signed_upload, |srv| async move {
     let c = setup(&srv).await;
     let chunks = vec![pattern(65536, 1), pattern(65536, 2), pattern(100, 3)];
     let whole: Vec<u8> = chunks.concat();
-    let r = chunked_signed_put(&srv, "/auth/chunked", &chunks, None).await;
+    let r = chunked_signed_put(&srv, "/auth/chunked", &chunks, None, true).await;
     r.assert_status(200);
     assert_eq!(
         r.header("etag").as_deref(),
@@ -346,12 +349,19 @@ storage_test!(chunked_signed_upload, |srv| async move {
     );
 
     // a bad chunk signature: refused, nothing stored, existing object unchanged
-    let r = chunked_signed_put(&srv, "/auth/chunked-bad", &chunks, Some(1)).await;
+    let r = chunked_signed_put(&srv, "/auth/chunked-bad", &chunks, Some(1), true).await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.code(), "SignatureDoesNotMatch", "{}", r.text());
     assert!(!exists(&c, "auth", "chunked-bad").await);
-    let r = chunked_signed_put(&srv, "/auth/existing", &chunks, Some(0)).await;
+    let r = chunked_signed_put(&srv, "/auth/existing", &chunks, Some(0), true).await;
     assert_eq!(r.status, 403, "{}", r.text());
+    assert_object(&srv, "auth", "existing", b"original").await;
+    // a stream without its final zero-length chunk is incomplete
+    let r = chunked_signed_put(&srv, "/auth/chunked-cut", &chunks, None, false).await;
+    r.assert_error(400, "IncompleteBody");
+    assert!(!exists(&c, "auth", "chunked-cut").await);
+    let r = chunked_signed_put(&srv, "/auth/existing", &chunks, None, false).await;
+    r.assert_error(400, "IncompleteBody");
     assert_object(&srv, "auth", "existing", b"original").await;
     srv.assert_no_temp_files("auth");
 });
@@ -535,9 +545,96 @@ storage_test!(operation_errors_are_not_logged_as_error, |srv| async move {
         .send()
         .await
         .assert_status(403);
+    // each refused request logs one line with its id, operation, status and code
+    let (cid, secret) = {
+        let (ok, out, err) = srv.cli(&["account", "create", "slow", "--rate-limit", "1"]);
+        assert!(ok, "{out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (
+            v["client_id"].as_str().unwrap().to_string(),
+            v["client_secret"].as_str().unwrap().to_string(),
+        )
+    };
+    srv.raw(Method::GET, "/auth")
+        .creds(&cid, &secret)
+        .send()
+        .await
+        .assert_status(200);
+    let mut expected = Vec::new();
+    for (req, status, code, op) in [
+        (
+            srv.raw(Method::GET, "/auth/missing"),
+            404,
+            "NoSuchKey",
+            "GetObject",
+        ),
+        (
+            srv.raw(Method::GET, "/auth/existing").anonymous(),
+            403,
+            "AccessDenied",
+            "GetObject",
+        ),
+        (
+            srv.raw(Method::GET, "/auth").query("website", ""),
+            501,
+            "NotImplemented",
+            "GetBucketWebsite",
+        ),
+        (
+            srv.raw(Method::GET, "/auth").creds(&cid, &secret),
+            503,
+            "SlowDown",
+            "ListObjects",
+        ),
+    ] {
+        let r = req.send().await;
+        r.assert_error(status, code);
+        expected.push((r.header("x-amz-request-id").unwrap(), status, code, op));
+    }
+    let r = srv
+        .http()
+        .get(format!("{}/api/v1/service-accounts", srv.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let admin_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    expected.push((
+        admin_id,
+        401,
+        "unauthorized",
+        "GET /api/v1/service-accounts",
+    ));
     // one more successful request, so that the log lines of the errors above are flushed
     get(&c, "auth", "existing").await;
     let logs = srv.logs();
+    for (id, status, code, op) in &expected {
+        let lines: Vec<serde_json::Value> = logs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["fields"]["request_id"].as_str() == Some(id.as_str()))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{id} ({code}): one log line expected:\n{lines:#?}"
+        );
+        let f = &lines[0]["fields"];
+        let level = lines[0]["level"].as_str().unwrap_or_default();
+        assert!(
+            level == "INFO" || level == "DEBUG",
+            "{code} logged at {level}: {}",
+            lines[0]
+        );
+        assert_eq!(
+            f["status"].as_u64(),
+            Some(u64::from(*status)),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(f["code"].as_str(), Some(*code), "{}", lines[0]);
+        assert_eq!(f["operation"].as_str(), Some(*op), "{}", lines[0]);
+    }
     let errors: Vec<&str> = logs
         .lines()
         .filter(|l| {
@@ -619,4 +716,216 @@ storage_test!(configured_secret_is_never_logged, |srv| async move {
         !srv.logs().contains(ROOT_SECRET_KEY),
         "the root secret key appears in the log"
     );
+});
+
+/// Signs `req`, then sends it with `extra` headers added after signing (so they are unsigned).
+async fn send_with_unsigned(srv: &Server, req: RawRequest, extra: &[(&str, &str)]) -> RawResponse {
+    let (url, headers) = req.signed();
+    let mut rb = srv
+        .http()
+        .request(req.method.clone(), &url)
+        .body(req.body.clone());
+    for (k, v) in headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(extra.iter().copied())
+    {
+        rb = rb.header(k, v);
+    }
+    RawResponse::from_reqwest(rb.send().await.unwrap()).await
+}
+
+storage_test!(unsigned_headers_are_refused, |srv| async move {
+    let c = setup(&srv).await;
+    let unsigned: [&[(&str, &str)]; 3] = [
+        &[("x-amz-meta-color", "red")],
+        &[("x-amz-tagging", "a=b")],
+        &[("x-amz-storage-class", "GLACIER")],
+    ];
+    // header auth: any x-amz-* header outside SignedHeaders
+    for extra in unsigned {
+        for key in ["existing", "fresh"] {
+            let req = srv
+                .raw(Method::PUT, &format!("/auth/{key}"))
+                .body(b"evil".to_vec());
+            let r = send_with_unsigned(&srv, req, extra).await;
+            r.assert_error(403, "AccessDenied");
+            assert!(
+                r.text()
+                    .contains("headers present in the request which were not signed"),
+                "{extra:?}: {}",
+                r.text()
+            );
+        }
+    }
+    // presigned: x-amz-* and headers that become stored attributes must be signed too
+    let presigned_unsigned: [&[(&str, &str)]; 5] = [
+        &[("x-amz-meta-color", "red")],
+        &[("x-amz-tagging", "a=b")],
+        &[("content-type", "text/evil")],
+        &[("cache-control", "no-cache")],
+        &[("content-disposition", "attachment")],
+    ];
+    for extra in presigned_unsigned {
+        for key in ["existing", "fresh"] {
+            let req = srv
+                .raw(Method::PUT, &format!("/auth/{key}"))
+                .body(b"evil".to_vec())
+                .presigned(Duration::from_secs(300));
+            let r = send_with_unsigned(&srv, req, extra).await;
+            r.assert_error(403, "AccessDenied");
+        }
+    }
+    assert_object(&srv, "auth", "existing", b"original").await;
+    assert!(!exists(&c, "auth", "fresh").await);
+    let h = c
+        .head_object()
+        .bucket("auth")
+        .key("existing")
+        .send()
+        .await
+        .unwrap();
+    assert!(h.metadata().is_none_or(|m| m.is_empty()), "{h:?}");
+
+    // the same headers, signed, work (presigned and header auth)
+    let r = srv
+        .raw(Method::PUT, "/auth/signed-meta")
+        .header("x-amz-meta-color", "blue")
+        .header("content-type", "text/plain")
+        .body(b"fine".to_vec())
+        .presigned(Duration::from_secs(300))
+        .send()
+        .await;
+    r.assert_status(200);
+    let r = srv
+        .raw(Method::PUT, "/auth/header-meta")
+        .header("x-amz-meta-color", "green")
+        .body(b"fine".to_vec())
+        .send()
+        .await;
+    r.assert_status(200);
+    let h = c
+        .head_object()
+        .bucket("auth")
+        .key("signed-meta")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        h.metadata()
+            .and_then(|m| m.get("color"))
+            .map(String::as_str),
+        Some("blue")
+    );
+    assert_eq!(h.content_type(), Some("text/plain"));
+    // a presigned GET may carry ordinary unsigned headers (Range, user agents)
+    let req = srv
+        .raw(Method::GET, "/auth/existing")
+        .presigned(Duration::from_secs(300));
+    let r = send_with_unsigned(
+        &srv,
+        req,
+        &[("range", "bytes=0-3"), ("user-agent", "curl/8")],
+    )
+    .await;
+    r.assert_status(206);
+    assert_eq!(r.body, b"orig");
+});
+
+storage_test!(presigned_expiry_limits, |srv| async move {
+    let c = setup(&srv).await;
+    // more than seven days
+    for m in [Method::GET, Method::PUT, Method::DELETE] {
+        let r = srv
+            .raw(m.clone(), "/auth/existing")
+            .body(if m == Method::PUT {
+                b"evil".to_vec()
+            } else {
+                Vec::new()
+            })
+            .presigned(Duration::from_secs(604_801))
+            .send()
+            .await;
+        r.assert_error(400, "AuthorizationQueryParametersError");
+    }
+    // exactly seven days is allowed
+    srv.raw(Method::GET, "/auth/existing")
+        .presigned(Duration::from_secs(604_800))
+        .send()
+        .await
+        .assert_status(200);
+    // expired: 403 AccessDenied whatever the method
+    for (m, key) in [
+        (Method::GET, "existing"),
+        (Method::PUT, "existing"),
+        (Method::PUT, "expired-new"),
+        (Method::DELETE, "existing"),
+        (Method::POST, "expired-new"),
+    ] {
+        let mut req = srv.raw(m.clone(), &format!("/auth/{key}"));
+        if m == Method::POST {
+            req = req.query("uploads", "");
+        }
+        let r = req
+            .at(SystemTime::now() - Duration::from_secs(7200))
+            .body(if m == Method::PUT {
+                b"evil".to_vec()
+            } else {
+                Vec::new()
+            })
+            .presigned(Duration::from_secs(60))
+            .send()
+            .await;
+        assert_eq!(r.status, 403, "{m} {key}: {}", r.text());
+        assert_eq!(r.code(), "AccessDenied", "{m} {key}: {}", r.text());
+    }
+    let r = srv
+        .raw(Method::HEAD, "/auth/existing")
+        .at(SystemTime::now() - Duration::from_secs(7200))
+        .presigned(Duration::from_secs(60))
+        .send()
+        .await;
+    assert_eq!(r.status, 403);
+    assert_object(&srv, "auth", "existing", b"original").await;
+    assert!(!exists(&c, "auth", "expired-new").await);
+    let uploads = c
+        .list_multipart_uploads()
+        .bucket("auth")
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "{uploads:?}");
+});
+
+storage_test!(credential_scope_must_match_the_endpoint, |srv| async move {
+    let c = setup(&srv).await;
+    for (region, service) in [
+        ("eu-west-1", "s3"),
+        (REGION, "sts"),
+        (REGION, "s3-object-lambda"),
+    ] {
+        let r = srv
+            .raw(Method::PUT, "/auth/existing")
+            .scope(region, service)
+            .body(b"evil".to_vec())
+            .send()
+            .await;
+        r.assert_error(400, "AuthorizationHeaderMalformed");
+        let r = srv
+            .raw(Method::PUT, "/auth/scoped")
+            .scope(region, service)
+            .body(b"evil".to_vec())
+            .presigned(Duration::from_secs(60))
+            .send()
+            .await;
+        r.assert_error(400, "AuthorizationQueryParametersError");
+        let r = srv
+            .raw(Method::DELETE, "/auth/existing")
+            .scope(region, service)
+            .send()
+            .await;
+        r.assert_error(400, "AuthorizationHeaderMalformed");
+    }
+    assert_object(&srv, "auth", "existing", b"original").await;
+    assert!(!exists(&c, "auth", "scoped").await);
 });

@@ -270,6 +270,45 @@ storage_test!(bearer_token_put_get_without_sigv4, |srv| async move {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
+    // Bearer requests have no SignedHeaders: their x-amz-* headers count as sent.
+    let resp = srv
+        .http()
+        .put(format!("{}/tok-bucket/meta.txt", srv.s3_url()))
+        .header("authorization", format!("Bearer {t}"))
+        .header("x-amz-meta-color", "red")
+        .body(b"with metadata".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let head = srv
+        .client()
+        .head_object()
+        .bucket("tok-bucket")
+        .key("meta.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("color"))
+            .map(String::as_str),
+        Some("red")
+    );
+    // and their bodies are checked like any other: a wrong Content-MD5 on DeleteObjects
+    let resp = srv
+        .http()
+        .post(format!("{}/tok-bucket?delete=", srv.s3_url()))
+        .header("authorization", format!("Bearer {t}"))
+        .header("content-md5", md5_b64(b"something else"))
+        .body("<Delete><Object><Key>doc.txt</Key></Object></Delete>")
+        .send()
+        .await
+        .unwrap();
+    RawResponse::from_reqwest(resp)
+        .await
+        .assert_error(400, "BadDigest");
+    assert_object(&srv, "tok-bucket", "doc.txt", b"hello token").await;
 });
 
 storage_test!(bad_tokens_are_access_denied, |srv| async move {

@@ -13,6 +13,8 @@ use serde_json::json;
 #[derive(Debug, Default)]
 pub struct RequestCtx {
     pub id: String,
+    /// The route, e.g. `POST /api/v1/service-accounts`, for the log.
+    pub operation: String,
     /// Client address.
     pub source: Option<String>,
     /// The authenticated caller, once known (for the audit log).
@@ -26,6 +28,13 @@ tokio::task_local! {
 /// The current request's id, or "" outside a request.
 pub fn request_id() -> String {
     REQUEST_CTX.try_with(|c| c.id.clone()).unwrap_or_default()
+}
+
+/// The current request's route, or "" outside a request.
+pub fn request_operation() -> String {
+    REQUEST_CTX
+        .try_with(|c| c.operation.clone())
+        .unwrap_or_default()
 }
 
 /// The current request's client address, if known.
@@ -97,6 +106,14 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // One line per refused request; ERROR only for faults of the server.
+        let status = self.status.as_u16();
+        let (id, operation) = (request_id(), request_operation());
+        if status >= 500 && status != 501 {
+            tracing::error!(request_id = %id, operation, status, code = %self.error, "admin request failed");
+        } else {
+            tracing::info!(request_id = %id, operation, status, code = %self.error, "admin request refused");
+        }
         let body = json!({
             "error": self.error,
             "message": self.message,

@@ -131,8 +131,13 @@ async fn request_ctx(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip().to_string());
     let target = format!("{} {}", req.method(), req.uri().path());
+    let operation = match &matched {
+        Some(m) => format!("{method} {}", m.as_str()),
+        None => format!("{method} {}", req.uri().path()),
+    };
     let ctx = Arc::new(error::RequestCtx {
         id: id.clone(),
+        operation,
         source,
         actor: std::sync::Mutex::new(None),
     });

@@ -11,6 +11,8 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Result, s3_error};
 
+use crate::s3::BodyCheck;
+
 /// How long an account lookup is reused: short enough that suspensions bite within 1 s.
 const CACHE_TTL: Duration = Duration::from_millis(500);
 
@@ -122,6 +124,10 @@ impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         // Names the request in the metrics; SigV4 refusals never get here and stay "unknown".
         crate::metrics::set_operation(cx.s3_op().name());
+        // s3s has not read the body yet: now is when its verification can be planned.
+        if let Some(check) = cx.extensions_mut().get::<Arc<BodyCheck>>().cloned() {
+            check.for_operation(cx.s3_op().name(), cx.headers())?;
+        }
         if let Some(creds) = cx.credentials() {
             let acc = self.0.active(&creds.access_key).await?;
             self.0.limit(&acc).await?;

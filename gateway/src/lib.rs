@@ -16,3 +16,4 @@ pub mod recovery;
 pub mod restore_worker;
 pub mod s3;
 pub mod server;
+pub mod signed;

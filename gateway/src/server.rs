@@ -19,7 +19,7 @@ use crate::bootstrap;
 use crate::config::Settings;
 use crate::host::ArtHost;
 use crate::metrics::{self as s3_metrics, ReceivedBody, SentBody};
-use crate::s3::Gateway;
+use crate::s3::{BodyCheck, CheckedBody, Gateway};
 use artstore_admin::metrics::Metrics;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -93,7 +93,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
     });
 
-    let s3_task = tokio::spawn(serve_s3(s3_listener, s3, bearer, metrics, stop_rx));
+    let front = Arc::new(Front {
+        svc: s3,
+        bearer,
+        metrics,
+        region: settings.region.clone(),
+    });
+    let s3_task = tokio::spawn(serve_s3(s3_listener, front, stop_rx));
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop_tx.send(true);
@@ -105,16 +111,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve_s3(
-    listener: TcpListener,
+/// What serves one S3 request: s3s and the layers in front of it.
+struct Front {
     svc: s3s::service::S3Service,
     bearer: Arc<Bearer>,
     metrics: Arc<Metrics>,
+    /// The endpoint's region, which credential scopes must name.
+    region: String,
+}
+
+async fn serve_s3(
+    listener: TcpListener,
+    front: Arc<Front>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let conn = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
-    let svc = Arc::new(svc);
     loop {
         let (sock, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -129,15 +141,11 @@ async fn serve_s3(
         };
         // Without it a small response waits ~40 ms for the client's delayed ACK.
         let _ = sock.set_nodelay(true);
-        let svc = svc.clone();
-        let bearer = bearer.clone();
-        let metrics = metrics.clone();
+        let front = front.clone();
         let service =
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let svc = svc.clone();
-                let bearer = bearer.clone();
-                let metrics = metrics.clone();
-                async move { handle(&svc, &bearer, &metrics, req, peer).await }
+                let front = front.clone();
+                async move { handle(&front, req, peer).await }
             });
         let c = conn
             .serve_connection(TokioIo::new(sock), service)
@@ -155,16 +163,15 @@ async fn serve_s3(
 /// Counts the request by S3 operation and status, times it (until the response headers are
 /// ready), and counts the body bytes in and out as they stream.
 async fn handle(
-    svc: &s3s::service::S3Service,
-    bearer: &Bearer,
-    metrics: &Arc<Metrics>,
+    front: &Front,
     req: http::Request<hyper::body::Incoming>,
     peer: std::net::SocketAddr,
 ) -> Result<http::Response<SentBody<s3s::Body>>, s3s::HttpError> {
     let start = Instant::now();
+    let metrics = &front.metrics;
     let req = req.map(|b| s3s::Body::http_body(ReceivedBody::new(b, metrics.clone())));
     s3_metrics::scope(async {
-        let resp = respond(svc, bearer, req, peer).await;
+        let resp = respond(front, req, peer).await;
         let operation = s3_metrics::operation();
         let status = resp.as_ref().map_or(500, |r| r.status().as_u16());
         metrics.s3_request(operation, status, start.elapsed());
@@ -177,8 +184,7 @@ async fn handle(
 /// Every response carries a request id, and every request is logged once, at a level
 /// that fits its outcome (client errors are not server errors).
 async fn respond(
-    svc: &s3s::service::S3Service,
-    bearer: &Bearer,
+    front: &Front,
     req: http::Request<s3s::Body>,
     peer: std::net::SocketAddr,
 ) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
@@ -188,16 +194,33 @@ async fn respond(
     let start = Instant::now();
     let (expects_continue, empty_body) = expect_continue(req.headers());
     let who = caller_hint(req.headers());
-    let checked = match bearer.apply(req).await {
-        Ok(req) => crate::s3::verify_control_body(req).await,
+    let bearer = &front.bearer;
+    let body_check = Arc::new(BodyCheck::default());
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(body_check.clone());
+    let body = CheckedBody::new(body, body_check.clone(), &parts.headers);
+    let req = http::Request::from_parts(parts, s3s::Body::http_body(body));
+    let checked = match crate::signed::check(req.uri(), req.headers(), &front.region) {
+        Ok(()) => match bearer.apply(req).await {
+            Ok(req) => body_check.verify_unread(req).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let mut resp = match checked {
-        Ok(req) => svc.call(req).await?,
+        Ok(req) => front.svc.call(req).await?,
         Err(e) => e
             .to_http_response()
             .map_err(|e| s3s::HttpError::new(Box::new(e)))?,
     };
+    // A body refused by its check: s3s may have made a 500 of it, or another error.
+    if !resp.status().is_success()
+        && let Some(e) = body_check.take_fault()
+    {
+        resp = e
+            .to_http_response()
+            .map_err(|e| s3s::HttpError::new(Box::new(e)))?;
+    }
     // s3s answers every RestoreObject with 200; the handler asks for 202 when it starts one.
     crate::s3::apply_status(&mut resp);
     if !resp.status().is_success() {
@@ -229,14 +252,36 @@ async fn respond(
         });
     }
     let ms = start.elapsed().as_secs_f64() * 1000.0;
-    if status >= 500 {
-        tracing::error!(request_id = %id, %method, %path, status, ms, %peer, "request failed");
-    } else if status >= 400 {
-        tracing::info!(request_id = %id, %method, %path, status, ms, %peer, "request refused");
+    let operation = s3_metrics::operation();
+    if status < 400 {
+        tracing::debug!(request_id = %id, operation, %method, %path, status, ms, "request");
+        return Ok(resp);
+    }
+    let code = error_code(&resp);
+    if is_server_fault(status, &code) {
+        tracing::error!(request_id = %id, operation, %method, %path, status, code, ms, %peer, "request failed");
     } else {
-        tracing::debug!(request_id = %id, %method, %path, status, ms, "request");
+        tracing::info!(request_id = %id, operation, %method, %path, status, code, ms, %peer, "request refused");
     }
     Ok(resp)
+}
+
+/// 5xx answers are faults of the server, except what it does not implement (501) and the
+/// rate limit it enforces on a client (503 SlowDown).
+fn is_server_fault(status: u16, code: &str) -> bool {
+    status >= 500 && status != 501 && !(status == 503 && code == "SlowDown")
+}
+
+/// The `<Code>` of an S3 error response ("" for HEAD and other bodiless answers).
+fn error_code(resp: &http::Response<s3s::Body>) -> String {
+    resp.body()
+        .bytes()
+        .and_then(|b| {
+            let text = std::str::from_utf8(&b).ok()?;
+            let (_, rest) = text.split_once("<Code>")?;
+            Some(rest.split_once("</Code>")?.0.to_owned())
+        })
+        .unwrap_or_default()
 }
 
 /// Who a request claims to be, for the audit log: the SigV4 access key or "bearer".

@@ -481,6 +481,7 @@ impl Server {
             auth: Auth::Keys(self.access_key().to_string(), self.secret_key().to_string()),
             tamper_signature: false,
             time: None,
+            scope: None,
         }
     }
 
@@ -893,6 +894,8 @@ pub struct RawRequest {
     pub tamper_signature: bool,
     /// Signing time (default: now).
     pub time: Option<SystemTime>,
+    /// Credential scope (region, service) to sign with (default: `REGION`, `s3`).
+    pub scope: Option<(String, String)>,
 }
 
 impl RawRequest {
@@ -935,6 +938,11 @@ impl RawRequest {
     /// Sign as of this time (for expiry / clock-skew tests and chunk signatures).
     pub fn at(mut self, t: SystemTime) -> Self {
         self.time = Some(t);
+        self
+    }
+    /// Sign with this credential scope instead of `REGION`/`s3`.
+    pub fn scope(mut self, region: &str, service: &str) -> Self {
+        self.scope = Some((region.to_string(), service.to_string()));
         self
     }
     /// Flip one character of the signature after signing.
@@ -990,10 +998,11 @@ impl RawRequest {
         } else {
             settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         }
+        let (region, service) = self.scope.clone().unzip();
         let params: aws_sigv4::http_request::SigningParams = v4::SigningParams::builder()
             .identity(&identity)
-            .region(REGION)
-            .name("s3")
+            .region(region.as_deref().unwrap_or(REGION))
+            .name(service.as_deref().unwrap_or("s3"))
             .time(self.time.unwrap_or_else(SystemTime::now))
             .settings(settings)
             .build()

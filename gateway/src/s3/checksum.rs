@@ -96,6 +96,11 @@ impl Declared {
         Ok(d)
     }
 
+    /// Whether a digest of the body itself (not a trailer) was declared.
+    pub(crate) fn declares_any(&self) -> bool {
+        self.content_md5.is_some() || !self.values.is_empty()
+    }
+
     /// Compares everything declared with what was computed; returns the checksums to keep
     /// with the object (name → base64).
     pub(crate) fn verify(

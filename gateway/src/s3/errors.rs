@@ -49,12 +49,7 @@ pub(crate) fn backend(e: BackendError) -> S3Error {
 /// client that went away.
 pub(crate) fn body(msg: &str) -> S3Error {
     if msg.contains("Sha256Mismatch") {
-        let mut e = S3Error::with_message(
-            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
-            "The provided 'x-amz-content-sha256' header does not match what was computed.",
-        );
-        e.set_status_code(http::StatusCode::BAD_REQUEST);
-        e
+        super::body::sha256_mismatch()
     } else if msg.contains("Signature") {
         s3_error!(
             SignatureDoesNotMatch,

@@ -1,9 +1,9 @@
 //! The S3 protocol over ArtStore's index and backends, one file per S3 area.
 
+mod body;
 mod bucket;
 mod checksum;
 mod conditional;
-mod control;
 mod copy;
 mod errors;
 mod list;
@@ -14,7 +14,7 @@ mod record;
 mod restore;
 mod write;
 
-pub use control::verify_control_body;
+pub use body::{BodyCheck, CheckedBody};
 pub use restore::{StatusOverride, apply_status};
 
 use artstore_backends::LocalFs;
