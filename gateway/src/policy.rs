@@ -60,3 +60,23 @@ impl PolicyCache {
         self.parsed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str =
+        r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"*"}}"#;
+
+    #[test]
+    fn parsed_once_per_text() {
+        let cache = PolicyCache::default();
+        let a = cache.get("b", Some(DOC));
+        assert!(Arc::ptr_eq(&a, &cache.get("b", Some(DOC))), "reused");
+        let changed = DOC.replace("GetObject", "PutObject");
+        let c = cache.get("b", Some(&changed));
+        assert!(!Arc::ptr_eq(&a, &c), "reparsed after a change");
+        assert_eq!(*cache.get("b", None), Policy::default());
+        assert!(cache.lock().is_empty(), "a deleted policy leaves no entry");
+    }
+}

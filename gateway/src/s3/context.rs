@@ -64,3 +64,24 @@ pub(crate) fn existing_tags(_rec: &ObjectRecord) -> Option<&Tags> {
     // Object tags are not stored yet; no object has any.
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::pairs;
+
+    #[test]
+    fn tagging_header_is_url_decoded() {
+        let got: Vec<_> = pairs("team=blue%20sky&env=prod&flag&a%26b=c%3Dd").collect();
+        let want = [
+            ("team", "blue sky"),
+            ("env", "prod"),
+            ("flag", ""),
+            ("a&b", "c=d"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(got, want);
+    }
+}
