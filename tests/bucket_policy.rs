@@ -262,6 +262,22 @@ storage_test!(
                 sdk_err(read).assert(403, "AccessDenied");
             }
         }
+        // A policy that denies everything still lets the admin remove it (as S3's root user).
+        set_policy(
+            &c,
+            "nots",
+            &doc(json!([{"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}])),
+        )
+        .await;
+        sdk_err(c.get_object().bucket("nots").key("open/a").send().await)
+            .assert(403, "AccessDenied");
+        sdk_err(c.get_bucket_policy().bucket("nots").send().await).assert(403, "AccessDenied");
+        c.delete_bucket_policy()
+            .bucket("nots")
+            .send()
+            .await
+            .expect("the admin removes a lock-out policy");
+        assert_eq!(get(&c, "nots", "open/a").await, b"a");
     }
 );
 

@@ -34,7 +34,10 @@ pub fn evaluate(
         return Err(not_allowed());
     }
     let bucket = &element.name;
-    if policy.any_matches(Effect::Deny, p, cx, bucket, action, &facts) {
+    // As S3's root user, an admin can always replace or remove a policy that locks it out.
+    let unlock = p.identity.role == Some(Role::Admin)
+        && matches!(action, Action::PutBucketPolicy | Action::DeleteBucketPolicy);
+    if !unlock && policy.any_matches(Effect::Deny, p, cx, bucket, action, &facts) {
         return Err(Denial::BucketPolicy {
             element: element.name.clone(),
             action: action.name(),

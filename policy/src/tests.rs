@@ -709,3 +709,39 @@ fn malformed_documents_name_the_problem() {
         .expect(ok);
     }
 }
+
+#[test]
+fn admins_can_always_replace_a_policy() {
+    let deny_all = policy(r#"{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}"#);
+    let cx = Context::default();
+    let admin = who(Some(Role::Admin), &[]);
+    for a in [Action::PutBucketPolicy, Action::DeleteBucketPolicy] {
+        assert_eq!(
+            check(&admin, Mode::Edit, &deny_all, &cx, a, Facts::default()),
+            "ok",
+            "{a:?}"
+        );
+    }
+    assert_eq!(
+        check(
+            &admin,
+            Mode::Edit,
+            &deny_all,
+            &cx,
+            Action::GetBucketPolicy,
+            Facts::default()
+        ),
+        "AccessDenied"
+    );
+    assert_eq!(
+        check(
+            &admin,
+            Mode::Edit,
+            &deny_all,
+            &cx,
+            Action::GetObject,
+            on("k")
+        ),
+        "AccessDenied"
+    );
+}
