@@ -28,6 +28,20 @@ pub fn routes() -> OpenApiRouter<AdminState> {
         .routes(routes!(change_mode))
         .routes(routes!(mode_history))
         .routes(routes!(attributes))
+        .routes(routes!(effective_policy))
+}
+
+/// The effective policy of an element: its mode's Deny statements, then the stored bucket
+/// policy's statements as they were set (a stored text that is not JSON adds none).
+pub fn effective_policy_of(e: &Element, stored: Option<&str>) -> Value {
+    let doc = stored.and_then(|s| {
+        serde_json::from_str::<Value>(s)
+            .inspect_err(|err| {
+                tracing::error!(element = %e.name, error = %err, "stored bucket policy is not JSON");
+            })
+            .ok()
+    });
+    artstore_policy::effective_policy(&e.name, e.mode, doc.as_ref())
 }
 
 /// The element as the admin API and the CLI show it.
@@ -603,4 +617,29 @@ async fn attributes(
         ApiError::internal("the object's attr.json is not valid JSON")
     })?;
     Ok(Json(v))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/storage-elements/{name}/policy",
+    operation_id = "getStorageElementPolicy",
+    tag = "storage-elements",
+    summary = "The effective access policy",
+    description = "Admins and auditors. The mode's Deny statements followed by the statements of the stored bucket policy, as one policy document.",
+    params(("name" = String, Path, description = "Element (bucket) name")),
+    security(("bearer" = []), ("sigv4" = [])),
+    responses(
+        (status = 200, description = "The effective policy document", body = Object),
+        (status = 404, description = "No such element", body = crate::openapi::ErrorBody),
+    )
+)]
+async fn effective_policy(
+    State(st): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_read()?;
+    let el = element(&st, &name).await?;
+    let stored = st.store.bucket_policy(&name).await?;
+    Ok(Json(effective_policy_of(&el, stored.as_deref())))
 }

@@ -179,8 +179,10 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
         ElementAction::Show { name, .. } => {
             let el = find(&store, &name).await?;
             let history = store.mode_history(&name).await?;
+            let stored = store.bucket_policy(&name).await?;
             let mut v = element_view(&el);
             v["mode_history"] = json!(history);
+            v["policy"] = artstore_admin::elements::effective_policy_of(&el, stored.as_deref());
             v
         }
         ElementAction::Mode {

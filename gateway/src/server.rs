@@ -185,9 +185,11 @@ async fn handle(
 /// that fits its outcome (client errors are not server errors).
 async fn respond(
     front: &Front,
-    req: http::Request<s3s::Body>,
+    mut req: http::Request<s3s::Body>,
     peer: std::net::SocketAddr,
 ) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
+    // `aws:SourceIp` for the policy evaluator.
+    req.extensions_mut().insert(crate::s3::ClientIp(peer.ip()));
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

@@ -7,7 +7,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::object::owner_full_control;
 use super::record::timestamp;
 use super::{Gateway, errors, identity, owner};
-use crate::policy::{Action, Facts};
+use crate::policy::Action;
 
 fn element_json(name: &str, mode: Mode, created_by: &str) -> Vec<u8> {
     let doc = serde_json::json!({
@@ -131,7 +131,7 @@ pub(crate) async fn head_bucket(
 ) -> S3Result<S3Response<HeadBucketOutput>> {
     gw.access(&req, &req.input.bucket)
         .await?
-        .check(Action::ListBucket, Facts::default())?;
+        .check_bucket(Action::ListBucket)?;
     Ok(S3Response::new(HeadBucketOutput {
         bucket_region: Some(gw.region.clone()),
         ..Default::default()
@@ -145,7 +145,7 @@ pub(crate) async fn delete_bucket(
     let bucket = &req.input.bucket;
     gw.access(&req, bucket)
         .await?
-        .check(Action::DeleteBucket, Facts::default())?;
+        .check_bucket(Action::DeleteBucket)?;
     match gw.store.delete_element(bucket).await {
         Ok(()) => {}
         Err(MetaError::NotEmpty(_)) => {
@@ -176,7 +176,7 @@ pub(crate) async fn get_bucket_location(
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
     gw.access(&req, &req.input.bucket)
         .await?
-        .check(Action::ListBucket, Facts::default())?;
+        .check_bucket(Action::GetBucketLocation)?;
     // us-east-1 is reported as an empty constraint, as AWS does.
     let location_constraint =
         (gw.region != "us-east-1").then(|| BucketLocationConstraint::from(gw.region.clone()));
@@ -191,7 +191,7 @@ pub(crate) async fn get_bucket_versioning(
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
     gw.access(&req, &req.input.bucket)
         .await?
-        .check(Action::ListBucket, Facts::default())?;
+        .check_bucket(Action::GetBucketVersioning)?;
     Ok(S3Response::new(GetBucketVersioningOutput::default()))
 }
 
@@ -202,7 +202,7 @@ pub(crate) async fn get_bucket_acl(
     let who = identity(&req)?;
     gw.access(&req, &req.input.bucket)
         .await?
-        .check(Action::ListBucket, Facts::default())?;
+        .check_bucket(Action::GetBucketAcl)?;
     Ok(S3Response::new(GetBucketAclOutput {
         grants: Some(owner_full_control(&who)),
         owner: Some(owner(&who)),
@@ -215,7 +215,7 @@ pub(crate) async fn get_bucket_cors(
 ) -> S3Result<S3Response<GetBucketCorsOutput>> {
     gw.access(&req, &req.input.bucket)
         .await?
-        .check(Action::ListBucket, Facts::default())?;
+        .check_bucket(Action::GetBucketCors)?;
     Err(s3_error!(
         NoSuchCORSConfiguration,
         "The CORS configuration does not exist"
@@ -228,7 +228,7 @@ pub(crate) async fn get_bucket_tagging(
 ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
     gw.access(&req, &req.input.bucket)
         .await?
-        .check(Action::ListBucket, Facts::default())?;
+        .check_bucket(Action::GetBucketTagging)?;
     Err(s3_error!(
         NoSuchTagSet,
         "There is no tag set associated with the bucket."

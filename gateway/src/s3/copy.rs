@@ -5,19 +5,20 @@ use artstore_metadata::{Checked, MetaError, ObjectRecord};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::Access;
 use super::checksum::Declared;
 use super::conditional::{self, Conditions, Outcome};
 use super::object::check_acl;
 use super::record::{StdHeaders, attr_json, check_key, content_type_or_default, user_metadata};
 use super::write::{Finish, NewObject};
 use super::{Gateway, errors, identity};
-use crate::policy::{Action, Facts, Principal};
+use crate::policy::Action;
 
 /// The source object of a copy, after its `x-amz-copy-source-if-*` conditions.
 /// The source must be readable by the caller under its own element's mode (not `ar`).
 pub(crate) async fn copy_source(
     gw: &Gateway,
-    principal: &Principal,
+    target: &Access,
     src: &CopySource,
     c: Conditions<'_>,
 ) -> S3Result<ObjectRecord> {
@@ -38,14 +39,18 @@ pub(crate) async fn copy_source(
             "The specified version does not exist (buckets are unversioned)"
         ));
     }
-    let access = gw.access_as(principal.clone(), bucket).await?;
-    let rec = match access.check(Action::GetObject, Facts { key_exists: true }) {
-        Ok(()) => gw
-            .store
-            .get_object(bucket, key)
-            .await
-            .map_err(errors::meta)?
-            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))?,
+    let access = gw
+        .access_as(target.principal.clone(), target.context.clone(), bucket)
+        .await?;
+    let current = gw
+        .store
+        .get_object(bucket, key)
+        .await
+        .map_err(errors::meta)?;
+    let rec = match access.check_key(Action::GetObject, key, current.as_ref()) {
+        Ok(()) => {
+            current.ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))?
+        }
         // An archived source can be copied while a restore has made it readable, as in S3.
         Err(denied) if *denied.code() == s3s::S3ErrorCode::InvalidObjectState => {
             super::restore::readable_if_restored(gw, &access, bucket, key, denied).await?
@@ -73,7 +78,7 @@ pub(crate) async fn copy_object(
     let access = gw.access(&req, &i.bucket).await?;
     let src = copy_source(
         gw,
-        &access.principal,
+        &access,
         &i.copy_source,
         Conditions {
             if_match: i.copy_source_if_match.as_ref(),
@@ -124,7 +129,7 @@ pub(crate) async fn copy_object(
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
-        access.check(Action::UpdateObjectMetadata, Facts { key_exists: true })?;
+        access.check_key(Action::UpdateObjectMetadata, &i.key, Some(&src))?;
         if if_none_match.is_some() {
             // The key exists (it is the source), so "only if absent" cannot hold.
             return Err(s3_error!(
@@ -148,7 +153,7 @@ pub(crate) async fn copy_object(
             .get_object(&i.bucket, &i.key)
             .await
             .map_err(errors::meta)?;
-        access.check_key(Action::PutObject, current.as_ref())?;
+        access.check_key(Action::PutObject, &i.key, current.as_ref())?;
         access.check_quota(Some(src.size - current.as_ref().map_or(0, |c| c.size)))?;
         conditional::check_write(
             if_match.as_ref(),
@@ -192,7 +197,7 @@ pub(crate) async fn copy_object(
                 completes_upload: None,
             },
             |view| {
-                access.check_committed(Action::PutObject, view)?;
+                access.check_committed(Action::PutObject, &i.key, view)?;
                 conditional::check_write(
                     if_match.as_ref(),
                     if_none_match.as_ref(),
@@ -236,7 +241,7 @@ async fn update_metadata(
         .update_object_with(
             &rec,
             |view| {
-                access.check_committed(Action::UpdateObjectMetadata, view)?;
+                access.check_committed(Action::UpdateObjectMetadata, &rec.key, view)?;
                 let Some(cur) = view.current else {
                     return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
                 };

@@ -9,7 +9,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::record::timestamp;
 use super::{Gateway, errors};
-use crate::policy::{Action, Facts};
+use crate::policy::Action;
 
 /// `encoding-type=url`: everything but unreserved characters and `/` is escaped; clients
 /// decode with unquote_plus, so a literal `+` must become `%2B`.
@@ -60,18 +60,14 @@ fn delimiter(d: Option<&String>) -> Option<String> {
     d.filter(|d| !d.is_empty()).cloned()
 }
 
-async fn page<T>(
+async fn page(
     gw: &Gateway,
-    req: &S3Request<T>,
     bucket: &str,
     prefix: Option<&String>,
     delim: Option<&String>,
     after: Option<String>,
     max: usize,
 ) -> S3Result<ListPage> {
-    gw.access(req, bucket)
-        .await?
-        .check(Action::ListBucket, Facts::default())?;
     gw.store
         .list_objects(
             bucket,
@@ -125,9 +121,11 @@ pub(crate) async fn list_objects(
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
     let after = i.marker.clone().filter(|m| !m.is_empty());
+    gw.access(&req, &i.bucket)
+        .await?
+        .check_bucket(Action::ListBucket)?;
     let page = page(
         gw,
-        &req,
         &i.bucket,
         i.prefix.as_ref(),
         i.delimiter.as_ref(),
@@ -180,9 +178,11 @@ pub(crate) async fn list_objects_v2(
         (_, Some(s)) if !s.is_empty() => Some(s.clone()),
         _ => None,
     };
+    gw.access(&req, &i.bucket)
+        .await?
+        .check_bucket(Action::ListBucket)?;
     let page = page(
         gw,
-        &req,
         &i.bucket,
         i.prefix.as_ref(),
         i.delimiter.as_ref(),
@@ -221,9 +221,11 @@ pub(crate) async fn list_object_versions(
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
     let after = i.key_marker.clone().filter(|m| !m.is_empty());
+    gw.access(&req, &i.bucket)
+        .await?
+        .check_bucket(Action::ListBucketVersions)?;
     let page = page(
         gw,
-        &req,
         &i.bucket,
         i.prefix.as_ref(),
         i.delimiter.as_ref(),

@@ -4,6 +4,7 @@ mod body;
 mod bucket;
 mod checksum;
 mod conditional;
+mod context;
 mod copy;
 mod errors;
 mod list;
@@ -15,12 +16,15 @@ mod restore;
 mod write;
 
 pub use body::{BodyCheck, CheckedBody};
+pub use context::ClientIp;
 pub use restore::{StatusOverride, apply_status};
 
 use artstore_backends::LocalFs;
-use artstore_metadata::{Element, Identity, Store};
+use std::sync::Arc;
 
-use crate::policy::{Action, Facts, PolicyStatement, Principal};
+use artstore_metadata::{Element, Identity, ObjectRecord, Store};
+
+use crate::policy::{Action, Context, Facts, Policy, PolicyCache, Principal};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
@@ -30,6 +34,7 @@ pub struct Gateway {
     pub(crate) fs: LocalFs,
     pub(crate) region: String,
     pub(crate) restorer: crate::restore_worker::Restorer,
+    pub(crate) policies: PolicyCache,
 }
 
 impl Gateway {
@@ -42,29 +47,38 @@ impl Gateway {
             fs,
             region,
             restorer,
+            policies: PolicyCache::default(),
         }
     }
 
-    /// The caller, its grants, the element and its bucket policy: everything the policy
-    /// evaluator needs for requests on `bucket`. Read per request, so mode changes bite at once.
+    /// The caller, its grants, the element, its bucket policy and the request's condition
+    /// keys: everything the policy evaluator needs for requests on `bucket`. Read per request,
+    /// so mode changes bite at once.
     pub(crate) async fn access<T>(&self, req: &S3Request<T>, bucket: &str) -> S3Result<Access> {
         let principal = self.principal(req).await?;
-        self.access_as(principal, bucket).await
+        self.access_as(principal, context::of(req), bucket).await
     }
 
-    /// As `access`, for a caller already known (the source bucket of a copy).
-    pub(crate) async fn access_as(&self, principal: Principal, bucket: &str) -> S3Result<Access> {
-        let (element, policy) = self
+    /// As `access`, for a caller and request already known (the source bucket of a copy).
+    pub(crate) async fn access_as(
+        &self,
+        principal: Principal,
+        context: Context,
+        bucket: &str,
+    ) -> S3Result<Access> {
+        let (element, stored) = self
             .store
             .element_with_policy(bucket)
             .await
             .map_err(errors::meta)?
             .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
-        let statements = policy::statements_of(bucket, policy.as_deref());
+        let policy = self.policies.get(bucket, stored.as_deref());
         Ok(Access {
             element,
             principal,
-            statements,
+            policy,
+            stored,
+            context,
         })
     }
 
@@ -83,17 +97,56 @@ impl Gateway {
 pub(crate) struct Access {
     pub element: Element,
     pub principal: Principal,
-    pub statements: Vec<PolicyStatement>,
+    pub policy: Arc<Policy>,
+    /// The bucket policy document as stored.
+    pub stored: Option<String>,
+    pub context: Context,
 }
 
 impl Access {
-    pub(crate) fn check(&self, action: Action, facts: Facts) -> S3Result<()> {
-        crate::policy::evaluate(
+    pub(crate) fn check(&self, action: Action, facts: Facts<'_>) -> S3Result<()> {
+        artstore_policy::evaluate(
             &self.principal,
             &self.element,
-            &self.statements,
+            &self.policy,
+            &self.context,
             action,
             facts,
+        )
+        .map_err(crate::policy::to_s3)
+    }
+
+    /// Checks a bucket action (resource `arn:aws:s3:::bucket`).
+    pub(crate) fn check_bucket(&self, action: Action) -> S3Result<()> {
+        self.check(action, Facts::default())
+    }
+
+    /// Checks `action` on `key`, the facts "the key exists" and its tags taken from `current`.
+    pub(crate) fn check_key(
+        &self,
+        action: Action,
+        key: &str,
+        current: Option<&ObjectRecord>,
+    ) -> S3Result<()> {
+        self.check(
+            action,
+            Facts {
+                key: Some(key),
+                key_exists: current.is_some(),
+                existing_tags: current.and_then(context::existing_tags),
+            },
+        )
+    }
+
+    /// Checks `action` on `key` as an existing object whose record is not at hand.
+    pub(crate) fn check_existing(&self, action: Action, key: &str) -> S3Result<()> {
+        self.check(
+            action,
+            Facts {
+                key: Some(key),
+                key_exists: true,
+                existing_tags: None,
+            },
         )
     }
 
@@ -112,15 +165,18 @@ impl Access {
         Ok(())
     }
 
-    /// Checks `action` on the key and element as the committing transaction sees them: a
-    /// mode changed since the request began counts, and so does a key written meanwhile.
+    /// Checks `action` on `key` as the committing transaction sees it: a mode changed since
+    /// the request began counts, and so does a key written meanwhile.
     pub(crate) fn check_committed(
         &self,
         action: Action,
+        key: &str,
         view: artstore_metadata::WriteView<'_>,
     ) -> S3Result<()> {
         let facts = Facts {
+            key: Some(key),
             key_exists: view.current.is_some(),
+            existing_tags: view.current.and_then(context::existing_tags),
         };
         if view.mode == self.element.mode {
             return self.check(action, facts);
@@ -129,17 +185,15 @@ impl Access {
             mode: view.mode,
             ..self.element.clone()
         };
-        crate::policy::evaluate(&self.principal, &element, &self.statements, action, facts)
-    }
-
-    /// Checks `action` on a key, the fact "the key exists" taken from `current`.
-    pub(crate) fn check_key<T>(&self, action: Action, current: Option<&T>) -> S3Result<()> {
-        self.check(
+        artstore_policy::evaluate(
+            &self.principal,
+            &element,
+            &self.policy,
+            &self.context,
             action,
-            Facts {
-                key_exists: current.is_some(),
-            },
+            facts,
         )
+        .map_err(crate::policy::to_s3)
     }
 }
 

@@ -15,7 +15,7 @@ use super::object::{check_acl, empty_body};
 use super::record::{StdHeaders, check_key, content_type_or_default, timestamp, user_metadata};
 use super::write::{Finish, NewObject};
 use super::{Access, Gateway, errors, identity, owner};
-use crate::policy::{Action, Facts};
+use crate::policy::Action;
 
 const MIN_PART_SIZE: i64 = 5 * 1024 * 1024;
 const MAX_PARTS: i32 = 10_000;
@@ -147,7 +147,7 @@ async fn check_put(gw: &Gateway, access: &Access, bucket: &str, key: &str) -> S3
         .get_object(bucket, key)
         .await
         .map_err(errors::meta)?;
-    access.check_key(Action::PutObject, current.as_ref())
+    access.check_key(Action::PutObject, key, current.as_ref())
 }
 
 /// `bytes=a-b` of an object of `size` bytes, as x-amz-copy-source-range requires it.
@@ -188,7 +188,7 @@ pub(crate) async fn upload_part_copy(
     check_put(gw, &access, &i.bucket, &i.key).await?;
     let src = copy_source(
         gw,
-        &access.principal,
+        &access,
         &i.copy_source,
         conditional::Conditions {
             if_match: i.copy_source_if_match.as_ref(),
@@ -303,7 +303,7 @@ pub(crate) async fn complete(
         .await
         .map_err(errors::meta)?;
     // The element's mode as of now, not as of CreateMultipartUpload.
-    access.check_key(Action::PutObject, current.as_ref())?;
+    access.check_key(Action::PutObject, &u.key, current.as_ref())?;
     conditional::check_write(
         i.if_match.as_ref(),
         i.if_none_match.as_ref(),
@@ -361,7 +361,7 @@ pub(crate) async fn complete(
                 completes_upload: Some(&u.upload_id),
             },
             |view| {
-                access.check_committed(Action::PutObject, view)?;
+                access.check_committed(Action::PutObject, &u.key, view)?;
                 conditional::check_write(
                     if_match.as_ref(),
                     if_none_match.as_ref(),
@@ -389,7 +389,7 @@ pub(crate) async fn abort(
     let i = &req.input;
     gw.access(&req, &i.bucket)
         .await?
-        .check(Action::AbortMultipartUpload, Facts::default())?;
+        .check_existing(Action::AbortMultipartUpload, &i.key)?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
     if !gw
         .store
@@ -416,7 +416,7 @@ pub(crate) async fn list_parts(
     let i = &req.input;
     gw.access(&req, &i.bucket)
         .await?
-        .check(Action::ListBucket, Facts::default())?;
+        .check_existing(Action::ListMultipartUploadParts, &i.key)?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
     let max = i.max_parts.unwrap_or(1000).clamp(0, 1000);
     let marker = i.part_number_marker.unwrap_or(0);
@@ -472,7 +472,7 @@ pub(crate) async fn list_uploads(
     let i = &req.input;
     gw.access(&req, &i.bucket)
         .await?
-        .check(Action::ListBucket, Facts::default())?;
+        .check_bucket(Action::ListBucketMultipartUploads)?;
     let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
     let prefix = i.prefix.clone().unwrap_or_default();
     let delimiter = i.delimiter.as_deref().filter(|d| !d.is_empty());

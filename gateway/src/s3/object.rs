@@ -14,7 +14,7 @@ use super::record::{
 use super::restore::{readable_if_restored, restore_header, restore_status_headers};
 use super::write::{Finish, NewObject};
 use super::{Access, Gateway, errors, identity, owner};
-use crate::policy::{Action, Facts};
+use crate::policy::Action;
 
 /// Fields GetObject and HeadObject share, with the `response-*` overrides of presigned URLs.
 macro_rules! fill_common {
@@ -100,7 +100,7 @@ pub(crate) async fn put_object(
         .get_object(&new.bucket, &new.key)
         .await
         .map_err(errors::meta)?;
-    access.check_key(Action::PutObject, current.as_ref())?;
+    access.check_key(Action::PutObject, &new.key, current.as_ref())?;
     // An overwrite frees the old object's bytes in the same commit.
     access.check_quota(
         input
@@ -124,6 +124,7 @@ pub(crate) async fn put_object(
     }
     let etag = staged.digests.md5_hex();
     let (if_match, if_none_match) = (input.if_match.clone(), input.if_none_match.clone());
+    let key = input.key.clone();
     let rec = gw
         .commit(
             prepared,
@@ -137,7 +138,7 @@ pub(crate) async fn put_object(
             |view| {
                 // Decided again at commit: the key may have appeared since (rw forbids
                 // overwrites), or changed under an If-Match.
-                access.check_committed(Action::PutObject, view)?;
+                access.check_committed(Action::PutObject, &key, view)?;
                 conditional::check_write(
                     if_match.as_ref(),
                     if_none_match.as_ref(),
@@ -155,7 +156,8 @@ pub(crate) async fn put_object(
     Ok(S3Response::new(out))
 }
 
-/// The object at `bucket/key`, after the evaluator allowed `action` on it.
+/// The object at `bucket/key`, after the evaluator allowed `action` on it (as it is stored:
+/// conditions may name its tags).
 async fn find<T>(
     gw: &Gateway,
     req: &S3Request<T>,
@@ -163,10 +165,18 @@ async fn find<T>(
     bucket: &str,
     key: &str,
 ) -> S3Result<ObjectRecord> {
-    gw.access(req, bucket)
-        .await?
-        .check(action, Facts { key_exists: true })?;
-    lookup(gw, bucket, key).await
+    let access = gw.access(req, bucket).await?;
+    let rec = gw
+        .store
+        .get_object(bucket, key)
+        .await
+        .map_err(errors::meta)?;
+    access.check_key(action, key, rec.as_ref())?;
+    rec.ok_or_else(no_such_key)
+}
+
+fn no_such_key() -> s3s::S3Error {
+    s3_error!(NoSuchKey, "The specified key does not exist.")
 }
 
 pub(crate) async fn lookup(gw: &Gateway, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
@@ -174,7 +184,7 @@ pub(crate) async fn lookup(gw: &Gateway, bucket: &str, key: &str) -> S3Result<Ob
         .get_object(bucket, key)
         .await
         .map_err(errors::meta)?
-        .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+        .ok_or_else(no_such_key)
 }
 
 /// 304 or 412 as the validators demand.
@@ -203,8 +213,13 @@ pub(crate) async fn get_object(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = &req.input;
     let access = gw.access(&req, &input.bucket).await?;
-    let mut rec = match access.check(Action::GetObject, Facts { key_exists: true }) {
-        Ok(()) => lookup(gw, &input.bucket, &input.key).await?,
+    let current = gw
+        .store
+        .get_object(&input.bucket, &input.key)
+        .await
+        .map_err(errors::meta)?;
+    let mut rec = match access.check_key(Action::GetObject, &input.key, current.as_ref()) {
+        Ok(()) => current.ok_or_else(no_such_key)?,
         // Archived: readable only through a completed restore (and a missing key is NoSuchKey).
         Err(denied) if *denied.code() == s3s::S3ErrorCode::InvalidObjectState => {
             readable_if_restored(gw, &access, &input.bucket, &input.key, denied).await?
@@ -325,7 +340,7 @@ pub(crate) async fn delete_one(
     bucket: &str,
     key: &str,
 ) -> S3Result<bool> {
-    access.check(Action::DeleteObject, Facts { key_exists: true })?;
+    access.check_existing(Action::DeleteObject, key)?;
     let old = gw
         .store
         .delete_object(bucket, key)
@@ -346,7 +361,7 @@ pub(crate) async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = &req.input;
     let access = gw.access(&req, &input.bucket).await?;
-    access.check(Action::DeleteObject, Facts { key_exists: true })?;
+    access.check_existing(Action::DeleteObject, &input.key)?;
     if let Some(cond) = &input.if_match {
         let cur = gw
             .store
@@ -410,7 +425,7 @@ pub(crate) async fn get_object_tagging(
     find(
         gw,
         &req,
-        Action::HeadObject,
+        Action::GetObjectTagging,
         &req.input.bucket,
         &req.input.key,
     )
@@ -442,7 +457,7 @@ pub(crate) async fn get_object_acl(
     find(
         gw,
         &req,
-        Action::HeadObject,
+        Action::GetObjectAcl,
         &req.input.bucket,
         &req.input.key,
     )

@@ -16,7 +16,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::object::lookup;
 use super::record::{check_key, format_http_date, timestamp};
 use super::{Access, Gateway, errors, identity};
-use crate::policy::{Action, Facts};
+use crate::policy::Action;
 use crate::restore_worker::{MAX_RESTORE_DAYS, Requested, RestoreError};
 
 /// ArtStore's own header naming the restore state: ongoing, completed, expired or failed.
@@ -29,7 +29,7 @@ pub(crate) async fn restore_object(
     let who = identity(&req)?;
     let input = &req.input;
     let access = gw.access(&req, &input.bucket).await?;
-    access.check(Action::RestoreObject, Facts { key_exists: true })?;
+    access.check_existing(Action::RestoreObject, &input.key)?;
     check_key(&input.key)?;
     let days = requested_days(input.restore_request.as_ref())?;
     // Like S3 for an object that is not in an archive storage class (a missing key is still
@@ -132,8 +132,10 @@ pub(crate) async fn readable_if_restored(
     key: &str,
     denied: S3Error,
 ) -> S3Result<ObjectRecord> {
-    access.check(Action::GetRestoredObject, Facts { key_exists: true })?;
+    access.check_existing(Action::GetRestoredObject, key)?;
     let rec = lookup(gw, bucket, key).await?;
+    // Again with the object's tags, which conditions may name.
+    access.check_key(Action::GetRestoredObject, key, Some(&rec))?;
     let now = artstore_metadata::now_ms();
     let why = match &rec.restore {
         Some(r) if r.is_active(now) => return Ok(rec),
