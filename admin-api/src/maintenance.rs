@@ -94,6 +94,7 @@ pub fn record_from_attr(bucket: &str, data_rel: &str, a: &AttrJson) -> ObjectRec
         http_headers: headers,
         checksums: a.checksums.clone(),
         custom_attributes: a.custom_attributes.clone(),
+        tags: a.tags.clone(),
         owner_id: a.created_by_id.clone(),
         owner_name: a.created_by_username.clone(),
         parts_count: a.parts_count.map(i64::from),
@@ -187,8 +188,15 @@ impl Maintenance {
         };
         match self.store.create_element(&created).await {
             Ok(_) => report.elements_created += 1,
-            Err(MetaError::AlreadyExists(_)) => {}
+            Err(MetaError::AlreadyExists(_)) => return Ok(()),
             Err(e) => return Err(e.into()),
+        }
+        let tags: BTreeMap<String, String> = doc
+            .get("tags")
+            .and_then(|t| serde_json::from_value(t.clone()).ok())
+            .unwrap_or_default();
+        if !tags.is_empty() {
+            self.store.set_bucket_tags(bucket, &tags).await?;
         }
         Ok(())
     }

@@ -34,6 +34,13 @@ pub enum Action {
     GetBucketPolicy,
     PutBucketPolicy,
     DeleteBucketPolicy,
+    GetObjectTagging,
+    /// PutObjectTagging and DeleteObjectTagging are metadata updates, like UpdateObjectMetadata.
+    PutObjectTagging,
+    DeleteObjectTagging,
+    GetBucketTagging,
+    /// PutBucketTagging and DeleteBucketTagging (AWS names both `s3:PutBucketTagging`).
+    PutBucketTagging,
 }
 
 impl Action {
@@ -54,6 +61,11 @@ impl Action {
             Action::GetBucketPolicy => "s3:GetBucketPolicy",
             Action::PutBucketPolicy => "s3:PutBucketPolicy",
             Action::DeleteBucketPolicy => "s3:DeleteBucketPolicy",
+            Action::GetObjectTagging => "s3:GetObjectTagging",
+            Action::PutObjectTagging => "s3:PutObjectTagging",
+            Action::DeleteObjectTagging => "s3:DeleteObjectTagging",
+            Action::GetBucketTagging => "s3:GetBucketTagging",
+            Action::PutBucketTagging => "s3:PutBucketTagging",
         }
     }
 
@@ -62,15 +74,19 @@ impl Action {
             Action::GetObject
             | Action::GetRestoredObject
             | Action::HeadObject
-            | Action::ListBucket => Class::Read,
+            | Action::ListBucket
+            | Action::GetObjectTagging => Class::Read,
             // A restore costs disk reads and changes the object's record: writers only.
             Action::PutObject
             | Action::UpdateObjectMetadata
             | Action::DeleteObject
             | Action::AbortMultipartUpload
-            | Action::RestoreObject => Class::Write,
-            Action::GetBucketPolicy => Class::ReadConfig,
-            Action::CreateBucket
+            | Action::RestoreObject
+            | Action::PutObjectTagging
+            | Action::DeleteObjectTagging => Class::Write,
+            Action::GetBucketPolicy | Action::GetBucketTagging => Class::ReadConfig,
+            Action::PutBucketTagging
+            | Action::CreateBucket
             | Action::DeleteBucket
             | Action::PutBucketPolicy
             | Action::DeleteBucketPolicy => Class::Admin,
@@ -179,7 +195,11 @@ pub fn mode_statements(mode: Mode) -> Vec<ModeStatement> {
     };
     const CREATE: ModeStatement = ModeStatement {
         sid: "ModeDenyWrite",
-        actions: &["s3:PutObject"],
+        actions: &[
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+            "s3:DeleteObjectTagging",
+        ],
         reason: "objects cannot be created or changed",
     };
     const OVERWRITE: ModeStatement = ModeStatement {
@@ -210,7 +230,9 @@ fn mode_denial(mode: Mode, action: Action, facts: Facts) -> Option<&'static str>
             find("ModeDenyWrite").or_else(|| facts.key_exists.then(|| find("ModeDenyOverwrite"))?)
         }
         // Metadata-only updates are not overwrites of the data: rw allows them.
-        Action::UpdateObjectMetadata => find("ModeDenyWrite"),
+        Action::UpdateObjectMetadata | Action::PutObjectTagging | Action::DeleteObjectTagging => {
+            find("ModeDenyWrite")
+        }
         Action::DeleteObject => find("ModeDenyDelete"),
         Action::DeleteBucket if mode != Mode::Edit => {
             Some("only an empty element in mode edit can be deleted")
@@ -352,6 +374,7 @@ mod tests {
             created_ms: 0,
             updated_ms: 0,
             mode_changed_ms: None,
+            tags: Default::default(),
         }
     }
 

@@ -6,7 +6,7 @@ use crate::{MetaError, ObjectRecord, RestoreState, Store};
 
 macro_rules! object_cols {
     () => {
-        "bucket, key, file_id, storage_path, size, etag, sha256, content_type, http_headers, checksums, custom_attributes, owner_id, owner_name, parts_count, created_ms, updated_ms, restore_status, restore_days, restore_requested_ms, restore_requested_by, restore_completed_ms, restore_expires_ms"
+        "bucket, key, file_id, storage_path, size, etag, sha256, content_type, http_headers, checksums, custom_attributes, owner_id, owner_name, parts_count, created_ms, updated_ms, restore_status, restore_days, restore_requested_ms, restore_requested_by, restore_completed_ms, restore_expires_ms, tags"
     };
 }
 pub(crate) use object_cols;
@@ -15,6 +15,7 @@ pub(crate) fn object_from_row(row: &AnyRow) -> Result<ObjectRecord, MetaError> {
     let http_headers: String = row.try_get("http_headers")?;
     let checksums: String = row.try_get("checksums")?;
     let attrs: String = row.try_get("custom_attributes")?;
+    let tags: String = row.try_get("tags")?;
     Ok(ObjectRecord {
         bucket: row.try_get("bucket")?,
         key: row.try_get("key")?,
@@ -27,6 +28,7 @@ pub(crate) fn object_from_row(row: &AnyRow) -> Result<ObjectRecord, MetaError> {
         http_headers: map_from_json(&http_headers)?,
         checksums: map_from_json(&checksums)?,
         custom_attributes: map_from_json(&attrs)?,
+        tags: map_from_json(&tags)?,
         owner_id: row.try_get("owner_id")?,
         owner_name: row.try_get("owner_name")?,
         parts_count: row.try_get("parts_count")?,
@@ -104,7 +106,7 @@ impl Store {
             "INSERT INTO objects (",
             object_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22) \
+             $17, $18, $19, $20, $21, $22, $23) \
              ON CONFLICT (bucket, key) DO UPDATE SET file_id = excluded.file_id, \
              storage_path = excluded.storage_path, size = excluded.size, etag = excluded.etag, \
              sha256 = excluded.sha256, content_type = excluded.content_type, \
@@ -116,7 +118,7 @@ impl Store {
              restore_requested_ms = excluded.restore_requested_ms, \
              restore_requested_by = excluded.restore_requested_by, \
              restore_completed_ms = excluded.restore_completed_ms, \
-             restore_expires_ms = excluded.restore_expires_ms"
+             restore_expires_ms = excluded.restore_expires_ms, tags = excluded.tags"
         ))
         .bind(&rec.bucket)
         .bind(&rec.key)
@@ -140,6 +142,7 @@ impl Store {
         .bind(rec.restore.as_ref().map(|r| r.requested_by.clone()))
         .bind(rec.restore.as_ref().and_then(|r| r.completed_ms))
         .bind(rec.restore.as_ref().and_then(|r| r.expires_ms))
+        .bind(map_to_json(&rec.tags))
         .execute(&mut **tx)
         .await?;
         let (bytes, count) = match &old {
@@ -194,6 +197,26 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(object_from_row).collect()
+    }
+
+    /// Rewrites the row of an object whose sidecar was just rewritten (metadata or tags
+    /// changed, same data file), only if the key still holds that file: an overwrite or
+    /// delete committed meanwhile wins. Returns whether the row changed.
+    pub async fn update_object(&self, rec: &ObjectRecord) -> Result<bool, MetaError> {
+        let mut tx = self.begin_write().await?;
+        self.lock_key(&mut tx, &rec.bucket, &rec.key).await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT file_id FROM objects WHERE bucket = $1 AND key = $2")
+                .bind(&rec.bucket)
+                .bind(&rec.key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current.as_deref() != Some(rec.file_id.as_str()) {
+            return Ok(false);
+        }
+        self.upsert_object_tx(&mut tx, rec).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Removes the object's row; returns it so the caller can remove its files.

@@ -10,7 +10,7 @@ use super::conditional::{self, Conditions, Outcome};
 use super::object::check_acl;
 use super::record::{StdHeaders, attr_json, check_key, content_type_or_default, user_metadata};
 use super::write::{Finish, NewObject};
-use super::{Gateway, errors, identity};
+use super::{Gateway, errors, identity, tagging};
 use crate::policy::{Action, Facts, Principal};
 
 /// The source object of a copy, after its `x-amz-copy-source-if-*` conditions.
@@ -93,6 +93,22 @@ pub(crate) async fn copy_object(
             ));
         }
     };
+    let tags = match i.tagging_directive.as_ref().map(TaggingDirective::as_str) {
+        None | Some("COPY") if i.tagging.is_some() => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "x-amz-tagging is only applied with x-amz-tagging-directive: REPLACE"
+            ));
+        }
+        None | Some("COPY") => src.tags.clone(),
+        Some("REPLACE") => tagging::from_header(i.tagging.as_ref())?,
+        Some(other) => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Unknown tagging directive '{other}'"
+            ));
+        }
+    };
     let (content_type, http_headers, custom_attributes) = if replace {
         (
             content_type_or_default(i.content_type.as_ref()),
@@ -123,7 +139,7 @@ pub(crate) async fn copy_object(
             ));
         }
         access.check(Action::UpdateObjectMetadata, Facts { key_exists: true })?;
-        update_metadata(gw, src, content_type, http_headers, custom_attributes).await?
+        update_metadata(gw, src, content_type, http_headers, custom_attributes, tags).await?
     } else {
         let current = gw
             .store
@@ -139,6 +155,7 @@ pub(crate) async fn copy_object(
                 content_type,
                 http_headers,
                 custom_attributes,
+                tags,
             },
             &who,
             &[],
@@ -189,12 +206,28 @@ async fn update_metadata(
     content_type: String,
     http_headers: std::collections::BTreeMap<String, String>,
     custom_attributes: std::collections::BTreeMap<String, String>,
+    tags: std::collections::BTreeMap<String, String>,
 ) -> S3Result<ObjectRecord> {
     rec.content_type = content_type;
     rec.http_headers = http_headers;
     rec.custom_attributes = custom_attributes;
+    rec.tags = tags;
     rec.updated_ms = artstore_metadata::now_ms();
-    let attr = attr_json(&rec);
+    if rewrite_in_place(gw, &rec).await? {
+        Ok(rec)
+    } else {
+        Err(s3_error!(
+            OperationAborted,
+            "A conflicting operation is currently in progress against this object. Please try again."
+        ))
+    }
+}
+
+/// A metadata-only update of the object `rec` names (same data file): the new sidecar
+/// atomically, then the index row if the key still holds that file. `false` when an
+/// overwrite or delete won meanwhile; the superseded files are then removed.
+pub(crate) async fn rewrite_in_place(gw: &Gateway, rec: &ObjectRecord) -> S3Result<bool> {
+    let attr = attr_json(rec);
     attr.to_bytes().map_err(errors::backend)?;
     gw.fs
         .write_attr(
@@ -204,6 +237,10 @@ async fn update_metadata(
         )
         .await
         .map_err(errors::backend)?;
-    gw.store.put_object(&rec).await.map_err(errors::meta)?;
-    Ok(rec)
+    let updated = gw.store.update_object(rec).await.map_err(errors::meta)?;
+    if !updated {
+        // The sidecar just written belongs to a file the index no longer points at.
+        gw.remove_files(rec).await;
+    }
+    Ok(updated)
 }

@@ -21,6 +21,7 @@ pub(crate) struct NewObject {
     pub content_type: String,
     pub http_headers: BTreeMap<String, String>,
     pub custom_attributes: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// What the body's digests and the request decided about a staged object.
@@ -58,6 +59,7 @@ impl Gateway {
             content_type: new.content_type,
             http_headers: new.http_headers,
             custom_attributes: new.custom_attributes,
+            tags: new.tags,
             owner_id: who.account_id.clone(),
             owner_name: who.name.clone(),
             created_ms: now_ms,
