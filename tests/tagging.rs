@@ -188,6 +188,41 @@ storage_test!(object_tags_put_get_replace_delete, |srv| async move {
     .assert(404, "NoSuchKey");
     assert_eq!(list_keys(&c, "tags").await, vec!["doc.pdf".to_string()]);
     srv.assert_no_temp_files("tags");
+
+    // Tagging has its own policy actions: denying them leaves PutObject allowed.
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:PutObjectTagging", "s3:GetObjectTagging"],
+            "Resource": "arn:aws:s3:::tags/*"
+        }]
+    });
+    c.put_bucket_policy()
+        .bucket("tags")
+        .policy(policy.to_string())
+        .send()
+        .await
+        .expect("PutBucketPolicy");
+    sdk_err(
+        c.put_object_tagging()
+            .bucket("tags")
+            .key("doc.pdf")
+            .tagging(tagging(&[("a", "b")]))
+            .send()
+            .await,
+    )
+    .assert(403, "AccessDenied");
+    sdk_err(
+        c.get_object_tagging()
+            .bucket("tags")
+            .key("doc.pdf")
+            .send()
+            .await,
+    )
+    .assert(403, "AccessDenied");
+    put(&c, "tags", "other", "still writable").await;
 });
 
 storage_test!(

@@ -20,6 +20,11 @@ const KNOWN_ACTIONS: &[&str] = &[
     "s3:AbortMultipartUpload",
     "s3:RestoreObject",
     "s3:GetBucketPolicy",
+    "s3:GetObjectTagging",
+    "s3:PutObjectTagging",
+    "s3:DeleteObjectTagging",
+    "s3:GetBucketTagging",
+    "s3:PutBucketTagging",
 ];
 
 fn malformed(msg: impl std::fmt::Display) -> S3Error {
