@@ -305,6 +305,15 @@ storage_test!(
                 );
             }
         }
+        // A tag set whose body does not match its Content-MD5.
+        let xml = "<Tagging><TagSet><Tag><Key>x</Key><Value>y</Value></Tag></TagSet></Tagging>";
+        srv.raw(Method::PUT, "/lim/k")
+            .query("tagging", "")
+            .header("content-md5", &md5_b64(b"something else"))
+            .body(xml)
+            .send()
+            .await
+            .assert_error(400, "BadDigest");
         assert_eq!(tags_of(&c, "lim", "k").await, map(&[("keep", "me")]));
         assert_eq!(
             std::fs::read(&srv.object_on_disk("lim", "k").expect("disk").attr).unwrap(),
