@@ -305,6 +305,20 @@ storage_test!(
                 );
             }
         }
+        // Ten tags of the longest kind would take attr.json past its 4 KB.
+        let mut big = Tagging::builder();
+        for i in 0..10 {
+            big = big.tag_set(tag(&format!("{i:0>128}"), &"v".repeat(256)));
+        }
+        sdk_err(
+            c.put_object_tagging()
+                .bucket("lim")
+                .key("k")
+                .tagging(big.build().unwrap())
+                .send()
+                .await,
+        )
+        .assert(400, "MetadataTooLarge");
         // A tag set whose body does not match its Content-MD5.
         let xml = "<Tagging><TagSet><Tag><Key>x</Key><Value>y</Value></Tag></TagSet></Tagging>";
         srv.raw(Method::PUT, "/lim/k")

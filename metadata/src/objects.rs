@@ -417,5 +417,29 @@ mod tests {
         store.put_object(&newer).await.unwrap();
         let got = store.get_object("vault", "k").await.unwrap().unwrap();
         assert_eq!(got.restore, None);
+
+        // An in-place update of a file the key no longer holds changes nothing.
+        let stale = ObjectRecord {
+            file_id: "f1".into(),
+            tags: [("a".to_owned(), "b".to_owned())].into(),
+            ..newer.clone()
+        };
+        assert!(!store.update_object(&stale).await.unwrap());
+        assert!(
+            store
+                .get_object("vault", "k")
+                .await
+                .unwrap()
+                .unwrap()
+                .tags
+                .is_empty()
+        );
+        let current = ObjectRecord {
+            tags: stale.tags.clone(),
+            ..newer
+        };
+        assert!(store.update_object(&current).await.unwrap());
+        let got = store.get_object("vault", "k").await.unwrap().unwrap();
+        assert_eq!(got.tags, current.tags);
     }
 }
