@@ -830,7 +830,14 @@ storage_test!(
         );
         assert_eq!(eff["Statement"][2], stored["Statement"][0]);
         assert_eq!(eff["Statement"][0]["Effect"], "Deny");
-        assert_eq!(eff["Statement"][0]["Action"], json!(["s3:PutObject"]));
+        assert_eq!(
+            eff["Statement"][0]["Action"],
+            json!([
+                "s3:PutObject",
+                "s3:PutObjectTagging",
+                "s3:DeleteObjectTagging"
+            ])
+        );
         let (st, err) = api(
             &srv,
             Method::GET,

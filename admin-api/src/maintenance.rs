@@ -103,6 +103,7 @@ pub fn record_from_attr(bucket: &str, data_rel: &str, a: &AttrJson) -> ObjectRec
         http_headers: headers,
         checksums: a.checksums.clone(),
         custom_attributes: a.custom_attributes.clone(),
+        tags: a.tags.clone(),
         owner_id: a.created_by_id.clone(),
         owner_name: a.created_by_username.clone(),
         parts_count: a.parts_count.map(i64::from),
@@ -198,7 +199,7 @@ impl Maintenance {
         };
         // An element on its own root path is a symlink to it: the link is the truth.
         let backend = artstore_metadata::local_backend(self.fs.element_path(bucket).as_deref());
-        let (new, created_ms, history) = match doc {
+        let (new, created_ms, history, tags) = match doc {
             Ok(doc) => (
                 NewElement {
                     name: bucket.to_owned(),
@@ -210,6 +211,7 @@ impl Maintenance {
                 },
                 doc.created_ms,
                 doc.history,
+                doc.tags,
             ),
             Err(why) => {
                 if self.fs.sidecars(bucket, None).await?.is_empty() {
@@ -230,13 +232,16 @@ impl Maintenance {
                     description: None,
                     created_by: "recovery".into(),
                 };
-                (new, None, Vec::new())
+                (new, None, Vec::new(), BTreeMap::new())
             }
         };
         match self.store.restore_element(&new, created_ms, &history).await {
             Ok(_) => report.elements_created += 1,
             Err(MetaError::AlreadyExists(_)) => {}
             Err(e) => return Err(e.into()),
+        }
+        if !tags.is_empty() {
+            self.store.set_bucket_tags(bucket, &tags).await?;
         }
         Ok(true)
     }

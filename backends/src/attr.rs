@@ -49,6 +49,9 @@ pub struct AttrJson {
     /// Every `x-amz-meta-<name>` header, name lower-cased.
     #[serde(default)]
     pub custom_attributes: BTreeMap<String, String>,
+    /// S3 object tags (x-amz-tagging, PutObjectTagging).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub tags: BTreeMap<String, String>,
     /// Checksums the client declared (e.g. `crc32` → base64), returned again on GET.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub checksums: BTreeMap<String, String>,
@@ -284,6 +287,7 @@ fn migrate_v1(mut m: Map<String, Value>) -> AttrJson {
         version: take_string(&mut m, &["version"]),
         http_headers,
         custom_attributes: take_string_map(&mut m, &["metadata", "custom_attributes"]),
+        tags: take_string_map(&mut m, &["tags"]),
         checksums: BTreeMap::new(),
         parts_count: None,
         restore: None,
@@ -319,6 +323,7 @@ mod tests {
             version: None,
             http_headers: HttpHeaders::default(),
             custom_attributes: BTreeMap::from([("project".to_owned(), "x".to_owned())]),
+            tags: BTreeMap::new(),
             checksums: BTreeMap::new(),
             parts_count: None,
             restore: None,
@@ -335,6 +340,7 @@ mod tests {
         assert!(!text.contains("description"));
         assert!(!text.contains("checksums"));
         assert!(!text.contains("parts_count"));
+        assert!(!text.contains("tags"));
         assert!(text.contains("\"custom_attributes\""));
         assert!(text.contains("\"schema_version\": \"2.0\""));
         assert_eq!(AttrJson::parse(&bytes).unwrap(), a);
@@ -351,9 +357,11 @@ mod tests {
             .insert("crc32".to_owned(), "NhCmhg==".to_owned());
         a.parts_count = Some(3);
         a.etag = "abc-3".to_owned();
+        a.tags.insert("project".to_owned(), "Apollo 11".to_owned());
         let bytes = a.to_bytes().unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.contains("\"content-disposition\": \"attachment\""));
+        assert!(text.contains("\"tags\": {"), "{text}");
         assert!(!text.contains("content-encoding"));
         assert_eq!(AttrJson::parse(&bytes).unwrap(), a);
     }

@@ -132,11 +132,10 @@ impl S3Access for Access {
             let acc = self.0.active(&creds.access_key).await?;
             self.0.limit(&acc).await?;
             cx.extensions_mut().insert(acc.identity());
-            return Ok(());
+        } else if cx.extensions_mut().get::<Identity>().is_none() {
+            return Err(s3_error!(AccessDenied, "anonymous access is not allowed"));
         }
-        if cx.extensions_mut().get::<Identity>().is_some() {
-            return Ok(());
-        }
-        Err(s3_error!(AccessDenied, "anonymous access is not allowed"))
+        // Before any body is read: nothing is stored for a request that cannot be honoured.
+        crate::s3::check_honoured(cx.s3_op().name(), cx.method(), cx.uri(), cx.headers())
     }
 }

@@ -49,6 +49,9 @@ struct Document {
     last_mode_change: Option<String>,
     #[serde(default)]
     mode_history: Vec<HistoryEntry>,
+    /// Bucket tags (PutBucketTagging).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    tags: std::collections::BTreeMap<String, String>,
 }
 
 impl Element {
@@ -74,6 +77,7 @@ impl Element {
                     reason: c.reason.clone(),
                 })
                 .collect(),
+            tags: self.tags.clone(),
         };
         serde_json::to_vec_pretty(&doc).unwrap_or_default()
     }
@@ -88,6 +92,7 @@ pub struct ElementDoc {
     pub created_ms: Option<i64>,
     pub created_by: Option<String>,
     pub history: Vec<ModeChange>,
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl ElementDoc {
@@ -119,6 +124,7 @@ impl ElementDoc {
             created_ms: doc.created.as_deref().and_then(ms),
             created_by: doc.created_by,
             history,
+            tags: doc.tags,
         })
     }
 }

@@ -2,6 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::error::is_unique_violation;
+use crate::model::{map_from_json, map_to_json};
 use crate::{Element, MetaError, Mode, Store, now_ms};
 
 /// The backend description of a local element: under the data dir, or on its own `path`.
@@ -14,7 +15,7 @@ pub fn local_backend(path: Option<&std::path::Path>) -> String {
 
 macro_rules! element_cols {
     () => {
-        "name, mode, backend, capacity_bytes, used_bytes, object_count, description, created_by, created_ms, updated_ms, mode_changed_ms"
+        "name, mode, backend, capacity_bytes, used_bytes, object_count, description, created_by, created_ms, updated_ms, mode_changed_ms, tags"
     };
 }
 
@@ -32,6 +33,11 @@ fn element_from_row(row: &AnyRow) -> Result<Element, MetaError> {
         created_ms: row.try_get("created_ms")?,
         updated_ms: row.try_get("updated_ms")?,
         mode_changed_ms: row.try_get("mode_changed_ms")?,
+        tags: row
+            .try_get::<Option<String>, _>("tags")?
+            .map(|t| map_from_json(&t))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 
@@ -52,7 +58,7 @@ impl Store {
         let res = sqlx::query(concat!(
             "INSERT INTO storage_elements (",
             element_cols!(),
-            ") VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $7, NULL)"
+            ") VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $7, NULL, NULL)"
         ))
         .bind(&new.name)
         .bind(new.mode.as_str())
@@ -184,7 +190,7 @@ impl Store {
         let res = sqlx::query(concat!(
             "INSERT INTO storage_elements (",
             element_cols!(),
-            ") VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9)"
+            ") VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9, NULL)"
         ))
         .bind(&new.name)
         .bind(new.mode.as_str())
@@ -418,6 +424,29 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Replaces the bucket's tag set; an empty one removes it. Returns the element, for its
+    /// element.json. `NotFound` when there is no such element.
+    pub async fn set_bucket_tags(
+        &self,
+        bucket: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Element, MetaError> {
+        let stored = (!tags.is_empty()).then(|| map_to_json(tags));
+        let res =
+            sqlx::query("UPDATE storage_elements SET tags = $2, updated_ms = $3 WHERE name = $1")
+                .bind(bucket)
+                .bind(stored)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?;
+        if res.rows_affected() == 0 {
+            return Err(MetaError::NotFound(format!("storage element '{bucket}'")));
+        }
+        self.get_element(bucket)
+            .await?
+            .ok_or_else(|| MetaError::NotFound(format!("storage element '{bucket}'")))
     }
 
     /// Removes the bucket policy; whether there was one.

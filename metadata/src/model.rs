@@ -103,6 +103,8 @@ pub struct Element {
     pub created_ms: i64,
     pub updated_ms: i64,
     pub mode_changed_ms: Option<i64>,
+    /// Bucket tags (PutBucketTagging); empty = no tag set.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// One object's index row: a cache of its attr.json plus where its data lives.
@@ -123,6 +125,8 @@ pub struct ObjectRecord {
     /// Declared S3 checksums, by algorithm name (`crc32`, …), base64.
     pub checksums: BTreeMap<String, String>,
     pub custom_attributes: BTreeMap<String, String>,
+    /// S3 object tags (x-amz-tagging, PutObjectTagging).
+    pub tags: BTreeMap<String, String>,
     pub owner_id: String,
     pub owner_name: String,
     pub parts_count: Option<i64>,
@@ -199,6 +203,8 @@ pub struct Upload {
     pub http_headers: BTreeMap<String, String>,
     pub custom_attributes: BTreeMap<String, String>,
     pub checksum_algorithm: Option<String>,
+    /// Tags given at CreateMultipartUpload, applied to the object at completion.
+    pub tags: BTreeMap<String, String>,
     pub created_ms: i64,
 }
 

@@ -6,13 +6,14 @@ use crate::{Checked, MetaError, ObjectRecord, Part, Store, Upload, WriteView};
 
 macro_rules! upload_cols {
     () => {
-        "upload_id, bucket, key, owner_id, owner_name, content_type, http_headers, custom_attributes, checksum_algorithm, created_ms"
+        "upload_id, bucket, key, owner_id, owner_name, content_type, http_headers, custom_attributes, checksum_algorithm, created_ms, tags"
     };
 }
 
 fn upload_from_row(row: &AnyRow) -> Result<Upload, MetaError> {
     let headers: String = row.try_get("http_headers")?;
     let attrs: String = row.try_get("custom_attributes")?;
+    let tags: String = row.try_get("tags")?;
     Ok(Upload {
         upload_id: row.try_get("upload_id")?,
         bucket: row.try_get("bucket")?,
@@ -23,6 +24,7 @@ fn upload_from_row(row: &AnyRow) -> Result<Upload, MetaError> {
         http_headers: map_from_json(&headers)?,
         custom_attributes: map_from_json(&attrs)?,
         checksum_algorithm: row.try_get("checksum_algorithm")?,
+        tags: map_from_json(&tags)?,
         created_ms: row.try_get("created_ms")?,
     })
 }
@@ -44,7 +46,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO multipart_uploads (",
             upload_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(&u.upload_id)
         .bind(&u.bucket)
@@ -56,6 +58,7 @@ impl Store {
         .bind(map_to_json(&u.custom_attributes))
         .bind(&u.checksum_algorithm)
         .bind(u.created_ms)
+        .bind(map_to_json(&u.tags))
         .execute(&self.pool)
         .await?;
         Ok(())

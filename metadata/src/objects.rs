@@ -6,7 +6,7 @@ use crate::{MetaError, Mode, ObjectRecord, RestoreState, Store};
 
 macro_rules! object_cols {
     () => {
-        "bucket, key, file_id, storage_path, size, etag, sha256, content_type, http_headers, checksums, custom_attributes, owner_id, owner_name, parts_count, created_ms, updated_ms, restore_status, restore_days, restore_requested_ms, restore_requested_by, restore_completed_ms, restore_expires_ms"
+        "bucket, key, file_id, storage_path, size, etag, sha256, content_type, http_headers, checksums, custom_attributes, owner_id, owner_name, parts_count, created_ms, updated_ms, restore_status, restore_days, restore_requested_ms, restore_requested_by, restore_completed_ms, restore_expires_ms, tags"
     };
 }
 pub(crate) use object_cols;
@@ -15,6 +15,7 @@ pub(crate) fn object_from_row(row: &AnyRow) -> Result<ObjectRecord, MetaError> {
     let http_headers: String = row.try_get("http_headers")?;
     let checksums: String = row.try_get("checksums")?;
     let attrs: String = row.try_get("custom_attributes")?;
+    let tags: String = row.try_get("tags")?;
     Ok(ObjectRecord {
         bucket: row.try_get("bucket")?,
         key: row.try_get("key")?,
@@ -27,6 +28,7 @@ pub(crate) fn object_from_row(row: &AnyRow) -> Result<ObjectRecord, MetaError> {
         http_headers: map_from_json(&http_headers)?,
         checksums: map_from_json(&checksums)?,
         custom_attributes: map_from_json(&attrs)?,
+        tags: map_from_json(&tags)?,
         owner_id: row.try_get("owner_id")?,
         owner_name: row.try_get("owner_name")?,
         parts_count: row.try_get("parts_count")?,
@@ -122,7 +124,7 @@ impl Store {
             "INSERT INTO objects (",
             object_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22) \
+             $17, $18, $19, $20, $21, $22, $23) \
              ON CONFLICT (bucket, key) DO UPDATE SET file_id = excluded.file_id, \
              storage_path = excluded.storage_path, size = excluded.size, etag = excluded.etag, \
              sha256 = excluded.sha256, content_type = excluded.content_type, \
@@ -134,7 +136,7 @@ impl Store {
              restore_requested_ms = excluded.restore_requested_ms, \
              restore_requested_by = excluded.restore_requested_by, \
              restore_completed_ms = excluded.restore_completed_ms, \
-             restore_expires_ms = excluded.restore_expires_ms"
+             restore_expires_ms = excluded.restore_expires_ms, tags = excluded.tags"
         ))
         .bind(&rec.bucket)
         .bind(&rec.key)
@@ -158,44 +160,49 @@ impl Store {
         .bind(rec.restore.as_ref().map(|r| r.requested_by.clone()))
         .bind(rec.restore.as_ref().and_then(|r| r.completed_ms))
         .bind(rec.restore.as_ref().and_then(|r| r.expires_ms))
+        .bind(map_to_json(&rec.tags))
         .execute(&mut **tx)
         .await
         .map_err(MetaError::from)?;
         Ok(old)
     }
 
-    /// Changes an object's attributes in place (same data file): `rule` sees the key and
-    /// element first, then `write` makes the new sidecar durable, then the row is updated,
-    /// all while the key stays locked, so no overwrite or delete can slip in between and a
-    /// rewritten sidecar never outlives its data file. Holds the write lock across `write`,
-    /// which is why only small sidecar rewrites belong here.
+    /// Changes an object's attributes in place (same data file). `change` derives the new
+    /// record from the object as it is now (or refuses), `write` makes its sidecar durable,
+    /// then the row is updated, all while the key stays locked: no overwrite or delete can
+    /// slip in between, and a rewritten sidecar never outlives its data file. Holds the write
+    /// lock across `write`, which is why only small sidecar rewrites belong here.
     pub async fn update_object_with<E, F, Fut>(
         &self,
-        rec: &ObjectRecord,
-        rule: impl FnOnce(WriteView<'_>) -> Result<(), E> + Send,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(WriteView<'_>) -> Result<ObjectRecord, E> + Send,
         write: F,
-    ) -> Result<(), Checked<E>>
+    ) -> Result<ObjectRecord, Checked<E>>
     where
-        F: FnOnce() -> Fut + Send,
-        Fut: std::future::Future<Output = Result<(), E>> + Send,
+        F: FnOnce(ObjectRecord) -> Fut + Send,
+        Fut: std::future::Future<Output = Result<ObjectRecord, E>> + Send,
     {
         let mut tx = self.begin_write().await?;
-        self.lock_key(&mut tx, &rec.bucket, &rec.key).await?;
-        let current = self.object_tx(&mut tx, &rec.bucket, &rec.key).await?;
-        let mode = adjust_usage(&mut tx, &rec.bucket, 0, 0, rec.updated_ms).await?;
-        rule(WriteView {
+        self.lock_key(&mut tx, bucket, key).await?;
+        let current = self.object_tx(&mut tx, bucket, key).await?;
+        let mode = adjust_usage(&mut tx, bucket, 0, 0, crate::now_ms()).await?;
+        let new = change(WriteView {
             current: current.as_ref(),
             mode,
         })
         .map_err(Checked::Refused)?;
-        if current.as_ref().map(|c| &c.file_id) != Some(&rec.file_id) {
-            return Err(MetaError::NotFound(format!("object version '{}'", rec.file_id)).into());
+        let same_file = current.as_ref().is_some_and(|c| {
+            c.file_id == new.file_id && c.storage_path == new.storage_path && c.key == new.key
+        });
+        if !same_file || new.bucket != bucket {
+            return Err(MetaError::NotFound(format!("object version '{}'", new.file_id)).into());
         }
-        write().await.map_err(Checked::Refused)?;
-        self.upsert_object_tx(&mut tx, rec, |_| Ok::<(), E>(()))
+        let new = write(new).await.map_err(Checked::Refused)?;
+        self.upsert_object_tx(&mut tx, &new, |_| Ok::<(), E>(()))
             .await?;
         tx.commit().await.map_err(MetaError::from)?;
-        Ok(())
+        Ok(new)
     }
 
     /// The object's row as this transaction sees it.
@@ -487,5 +494,42 @@ mod tests {
         store.put_object(&newer).await.unwrap();
         let got = store.get_object("vault", "k").await.unwrap().unwrap();
         assert_eq!(got.restore, None);
+
+        // An in-place update derives from the object the key holds now, under its lock.
+        let tags: std::collections::BTreeMap<String, String> =
+            [("a".to_owned(), "b".to_owned())].into();
+        let updated = store
+            .update_object_with(
+                "vault",
+                "k",
+                |v| {
+                    let mut r = v.current.cloned().ok_or("absent")?;
+                    r.tags = tags.clone();
+                    Ok::<_, &str>(r)
+                },
+                |r| async move { Ok(r) },
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.file_id, "f2");
+        let got = store.get_object("vault", "k").await.unwrap().unwrap();
+        assert_eq!(got.tags, tags);
+        // One that names another file changes nothing.
+        let stale = store
+            .update_object_with(
+                "vault",
+                "k",
+                |v| {
+                    let mut r = v.current.cloned().ok_or("absent")?;
+                    r.file_id = "f1".into();
+                    r.tags.clear();
+                    Ok::<_, &str>(r)
+                },
+                |r| async move { Ok(r) },
+            )
+            .await;
+        assert!(matches!(stale, Err(Checked::Index(MetaError::NotFound(_)))));
+        let got = store.get_object("vault", "k").await.unwrap().unwrap();
+        assert_eq!(got.tags, tags);
     }
 }

@@ -38,6 +38,8 @@ pub enum Action {
     GetBucketPolicy,
     PutBucketPolicy,
     DeleteBucketPolicy,
+    /// PutBucketTagging and DeleteBucketTagging (AWS names both `s3:PutBucketTagging`).
+    PutBucketTagging,
 }
 
 /// Every action name a statement may name (wildcards must match at least one of them).
@@ -65,6 +67,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "s3:GetBucketPolicy",
     "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy",
+    "s3:PutBucketTagging",
 ];
 
 /// What a role must be allowed to do for an action.
@@ -104,6 +107,7 @@ impl Action {
             GetBucketPolicy => "s3:GetBucketPolicy",
             PutBucketPolicy => "s3:PutBucketPolicy",
             DeleteBucketPolicy => "s3:DeleteBucketPolicy",
+            PutBucketTagging => "s3:PutBucketTagging",
         }
     }
 
@@ -150,7 +154,8 @@ impl Action {
             PutObject | UpdateObjectMetadata | DeleteObject | AbortMultipartUpload
             | RestoreObject | PutObjectTagging | DeleteObjectTagging => Class::Write,
             GetBucketPolicy => Class::ReadConfig,
-            CreateBucket | DeleteBucket | PutBucketPolicy | DeleteBucketPolicy => Class::Admin,
+            CreateBucket | DeleteBucket | PutBucketPolicy | DeleteBucketPolicy
+            | PutBucketTagging => Class::Admin,
         }
     }
 }

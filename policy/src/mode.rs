@@ -23,7 +23,11 @@ const READ: ModeStatement = ModeStatement {
 };
 const CREATE: ModeStatement = ModeStatement {
     sid: "ModeDenyWrite",
-    actions: &["s3:PutObject"],
+    actions: &[
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:DeleteObjectTagging",
+    ],
     reason: "objects cannot be created or changed",
 };
 const OVERWRITE: ModeStatement = ModeStatement {
@@ -58,7 +62,9 @@ pub(crate) fn mode_denial(mode: Mode, action: Action, facts: &Facts<'_>) -> Opti
             find(&CREATE).or_else(|| facts.key_exists.then(|| find(&OVERWRITE))?)
         }
         // Metadata-only updates are not overwrites of the data: rw allows them.
-        Action::UpdateObjectMetadata => find(&CREATE),
+        Action::UpdateObjectMetadata | Action::PutObjectTagging | Action::DeleteObjectTagging => {
+            find(&CREATE)
+        }
         Action::DeleteObject => find(&DELETE),
         Action::DeleteBucket if mode != Mode::Edit => {
             Some("only an empty element in mode edit can be deleted")

@@ -19,6 +19,7 @@ fn element(mode: Mode) -> Element {
         created_ms: 0,
         updated_ms: 0,
         mode_changed_ms: None,
+        tags: Default::default(),
     }
 }
 

@@ -60,6 +60,7 @@ fn attr_for(name: &StorageName, key: &str, d: &Digests) -> AttrJson {
         version: None,
         http_headers: HttpHeaders::default(),
         custom_attributes: BTreeMap::new(),
+        tags: BTreeMap::new(),
         checksums: d.checksums_by_name(),
         parts_count: None,
         restore: None,

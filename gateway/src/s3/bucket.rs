@@ -83,6 +83,15 @@ pub(crate) async fn create_bucket(
             loc.as_str()
         ));
     }
+    // Directory buckets and Local Zones: nothing ArtStore has.
+    if let Some(c) = &req.input.create_bucket_configuration
+        && (c.bucket.is_some() || c.location.is_some())
+    {
+        return Err(s3_error!(
+            NotImplemented,
+            "CreateBucket: CreateBucketConfiguration Bucket/Location (directory buckets) is not implemented"
+        ));
+    }
     if let Some(acl) = &req.input.acl
         && acl.as_str() != "private"
     {
@@ -219,18 +228,5 @@ pub(crate) async fn get_bucket_cors(
     Err(s3_error!(
         NoSuchCORSConfiguration,
         "The CORS configuration does not exist"
-    ))
-}
-
-pub(crate) async fn get_bucket_tagging(
-    gw: &Gateway,
-    req: S3Request<GetBucketTaggingInput>,
-) -> S3Result<S3Response<GetBucketTaggingOutput>> {
-    gw.access(&req, &req.input.bucket)
-        .await?
-        .check_bucket(Action::GetBucketTagging)?;
-    Err(s3_error!(
-        NoSuchTagSet,
-        "There is no tag set associated with the bucket."
     ))
 }

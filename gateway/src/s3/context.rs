@@ -60,9 +60,8 @@ pub(crate) fn of<T>(req: &S3Request<T>) -> Context {
 }
 
 /// `s3:ExistingObjectTag/<k>`: the tags stored with an object.
-pub(crate) fn existing_tags(_rec: &ObjectRecord) -> Option<&Tags> {
-    // Object tags are not stored yet; no object has any.
-    None
+pub(crate) fn existing_tags(rec: &ObjectRecord) -> Option<&Tags> {
+    Some(&rec.tags)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! CopyObject: a new object from an existing one's bytes, or (onto itself with REPLACE)
 //! a metadata-only update that rewrites the sidecar and the index row, never the data.
 
-use artstore_metadata::{Checked, MetaError, ObjectRecord};
+use artstore_metadata::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -9,9 +9,9 @@ use super::Access;
 use super::checksum::Declared;
 use super::conditional::{self, Conditions, Outcome};
 use super::object::check_acl;
-use super::record::{StdHeaders, attr_json, check_key, content_type_or_default, user_metadata};
+use super::record::{StdHeaders, check_key, content_type_or_default, user_metadata};
 use super::write::{Finish, NewObject};
-use super::{Gateway, errors, identity};
+use super::{Gateway, errors, identity, tagging};
 use crate::policy::Action;
 
 /// The source object of a copy, after its `x-amz-copy-source-if-*` conditions.
@@ -98,6 +98,22 @@ pub(crate) async fn copy_object(
             ));
         }
     };
+    let tags = match i.tagging_directive.as_ref().map(TaggingDirective::as_str) {
+        None | Some("COPY") if i.tagging.is_some() => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "x-amz-tagging is only applied with x-amz-tagging-directive: REPLACE"
+            ));
+        }
+        None | Some("COPY") => src.tags.clone(),
+        Some("REPLACE") => tagging::from_header(i.tagging.as_ref())?,
+        Some(other) => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Unknown tagging directive '{other}'"
+            ));
+        }
+    };
     let (content_type, http_headers, custom_attributes) = if replace {
         (
             content_type_or_default(i.content_type.as_ref()),
@@ -141,9 +157,12 @@ pub(crate) async fn copy_object(
             gw,
             &access,
             src,
-            content_type,
-            http_headers,
-            custom_attributes,
+            NewAttributes {
+                content_type,
+                http_headers,
+                custom_attributes,
+                tags,
+            },
             if_match,
         )
         .await?
@@ -167,6 +186,7 @@ pub(crate) async fn copy_object(
                 content_type,
                 http_headers,
                 custom_attributes,
+                tags,
             },
             &who,
             &[],
@@ -217,54 +237,43 @@ pub(crate) async fn copy_object(
     }))
 }
 
-/// Rewrites the sidecar atomically, then the index row; the data file is untouched. The key
-/// stays locked throughout, and the rules are decided against the object as it is then.
-async fn update_metadata(
-    gw: &Gateway,
-    access: &super::Access,
-    mut rec: ObjectRecord,
+/// The attributes a metadata-only update (CopyObject onto itself with `REPLACE`) sets.
+struct NewAttributes {
     content_type: String,
     http_headers: std::collections::BTreeMap<String, String>,
     custom_attributes: std::collections::BTreeMap<String, String>,
+    tags: std::collections::BTreeMap<String, String>,
+}
+
+/// Rewrites the sidecar, then the index row, under the key's lock; the data file is untouched.
+/// The rules are decided against the object as it is then, and the version the copy's source
+/// conditions were checked against must still be the current one.
+async fn update_metadata(
+    gw: &Gateway,
+    access: &super::Access,
+    src: ObjectRecord,
+    new: NewAttributes,
     if_match: Option<ETagCondition>,
 ) -> S3Result<ObjectRecord> {
-    let read_file_id = rec.file_id.clone();
-    rec.content_type = content_type;
-    rec.http_headers = http_headers;
-    rec.custom_attributes = custom_attributes;
-    rec.updated_ms = artstore_metadata::now_ms();
-    let attr = attr_json(&rec);
-    attr.to_bytes().map_err(errors::backend)?;
-    let sidecar = format!("{}.attr.json", rec.storage_path);
-    let res = gw
-        .store
-        .update_object_with(
-            &rec,
-            |view| {
-                access.check_committed(Action::UpdateObjectMetadata, &rec.key, view)?;
-                let Some(cur) = view.current else {
-                    return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
-                };
-                conditional::check_write(if_match.as_ref(), None, Some(cur.etag.as_str()))?;
-                if cur.file_id != read_file_id {
-                    return Err(conflict());
-                }
-                Ok(())
-            },
-            || async {
-                gw.fs
-                    .write_attr(&rec.bucket, &sidecar, &attr)
-                    .await
-                    .map_err(errors::backend)
-            },
-        )
-        .await;
-    match res {
-        Ok(()) => Ok(rec),
-        Err(Checked::Refused(e)) => Err(e),
-        Err(Checked::Index(MetaError::NotFound(_))) => Err(conflict()),
-        Err(Checked::Index(e)) => Err(errors::meta(e)),
-    }
+    gw.update_in_place(&src.bucket, &src.key, |view| {
+        access.check_committed(Action::UpdateObjectMetadata, &src.key, view)?;
+        let Some(cur) = view.current else {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+        };
+        conditional::check_write(if_match.as_ref(), None, Some(cur.etag.as_str()))?;
+        if cur.file_id != src.file_id {
+            return Err(conflict());
+        }
+        Ok(ObjectRecord {
+            content_type: new.content_type,
+            http_headers: new.http_headers,
+            custom_attributes: new.custom_attributes,
+            tags: new.tags,
+            updated_ms: artstore_metadata::now_ms(),
+            ..cur.clone()
+        })
+    })
+    .await
 }
 
 /// The object was replaced while this request ran; the client should read it again.

@@ -13,11 +13,14 @@ mod object;
 mod policy;
 mod record;
 mod restore;
+mod tagging;
+mod unhonoured;
 mod write;
 
 pub use body::{BodyCheck, CheckedBody};
 pub use context::ClientIp;
 pub use restore::{StatusOverride, apply_status};
+pub use unhonoured::check_honoured;
 
 use artstore_backends::LocalFs;
 use std::sync::Arc;
@@ -268,7 +271,19 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetBucketTaggingInput>,
     ) -> R<GetBucketTaggingOutput> {
-        bucket::get_bucket_tagging(self, req).await
+        tagging::get_bucket_tagging(self, req).await
+    }
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> R<PutBucketTaggingOutput> {
+        tagging::put_bucket_tagging(self, req).await
+    }
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> R<DeleteBucketTaggingOutput> {
+        tagging::delete_bucket_tagging(self, req).await
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> R<PutObjectOutput> {
@@ -290,7 +305,19 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetObjectTaggingInput>,
     ) -> R<GetObjectTaggingOutput> {
-        object::get_object_tagging(self, req).await
+        tagging::get_object_tagging(self, req).await
+    }
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> R<PutObjectTaggingOutput> {
+        tagging::put_object_tagging(self, req).await
+    }
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> R<DeleteObjectTaggingOutput> {
+        tagging::delete_object_tagging(self, req).await
     }
     async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> R<GetObjectAclOutput> {
         object::get_object_acl(self, req).await

@@ -14,7 +14,7 @@ use super::copy::copy_source;
 use super::object::{check_acl, empty_body};
 use super::record::{StdHeaders, check_key, content_type_or_default, timestamp, user_metadata};
 use super::write::{Finish, NewObject};
-use super::{Access, Gateway, errors, identity, owner};
+use super::{Access, Gateway, errors, identity, owner, tagging};
 use crate::policy::Action;
 
 const MIN_PART_SIZE: i64 = 5 * 1024 * 1024;
@@ -74,6 +74,7 @@ pub(crate) async fn create(
         .to_map(),
         custom_attributes: user_metadata(i.metadata.as_ref())?,
         checksum_algorithm: i.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
+        tags: tagging::from_header(i.tagging.as_ref())?,
         created_ms: artstore_metadata::now_ms(),
     };
     // Refuse now, not after gigabytes of parts, if the final attr.json cannot fit.
@@ -84,6 +85,7 @@ pub(crate) async fn create(
             content_type: u.content_type.clone(),
             http_headers: u.http_headers.clone(),
             custom_attributes: u.custom_attributes.clone(),
+            tags: u.tags.clone(),
         },
         &who,
         &[],
@@ -328,6 +330,7 @@ pub(crate) async fn complete(
             content_type: u.content_type.clone(),
             http_headers: u.http_headers.clone(),
             custom_attributes: u.custom_attributes.clone(),
+            tags: u.tags.clone(),
         },
         &who,
         &[],

@@ -93,6 +93,7 @@ pub(crate) async fn put_object(
         }
         .to_map(),
         custom_attributes: user_metadata(input.metadata.as_ref())?,
+        tags: super::tagging::from_header(input.tagging.as_ref())?,
     };
     // Fail fast on a failed precondition before reading the body; checked again at commit.
     let current = gw
@@ -274,7 +275,8 @@ pub(crate) async fn get_object(
     if range.is_none() && checksum_mode_enabled(input.checksum_mode.as_ref()) {
         fill_checksums!(out, &rec.checksums);
     }
-    let headers = restore_status_headers(&rec, artstore_metadata::now_ms());
+    let mut headers = restore_status_headers(&rec, artstore_metadata::now_ms());
+    super::tagging::count_header(&rec, &mut headers);
     Ok(S3Response::with_headers(out, headers))
 }
 
@@ -329,7 +331,8 @@ pub(crate) async fn head_object(
     if checksum_mode_enabled(input.checksum_mode.as_ref()) {
         fill_checksums!(out, &rec.checksums);
     }
-    let headers = restore_status_headers(&rec, artstore_metadata::now_ms());
+    let mut headers = restore_status_headers(&rec, artstore_metadata::now_ms());
+    super::tagging::count_header(&rec, &mut headers);
     Ok(S3Response::with_headers(out, headers))
 }
 
@@ -394,7 +397,12 @@ pub(crate) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut failed = Vec::new();
     for o in objects {
-        match delete_one(gw, &access, &input.bucket, &o.key).await {
+        let result = match o.version_id.as_deref() {
+            // Unversioned: no other version exists, and the current one was not named.
+            Some(v) if v != "null" => Err(super::unhonoured::no_such_version()),
+            _ => delete_one(gw, &access, &input.bucket, &o.key).await,
+        };
+        match result {
             Ok(_) => {
                 if !quiet {
                     deleted.push(DeletedObject {
@@ -415,24 +423,6 @@ pub(crate) async fn delete_objects(
         deleted: Some(deleted),
         errors: (!failed.is_empty()).then_some(failed),
         ..Default::default()
-    }))
-}
-
-pub(crate) async fn get_object_tagging(
-    gw: &Gateway,
-    req: S3Request<GetObjectTaggingInput>,
-) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-    find(
-        gw,
-        &req,
-        Action::GetObjectTagging,
-        &req.input.bucket,
-        &req.input.key,
-    )
-    .await?;
-    Ok(S3Response::new(GetObjectTaggingOutput {
-        tag_set: Vec::new(),
-        version_id: None,
     }))
 }
 

@@ -153,6 +153,7 @@ pub(crate) fn attr_json(rec: &ObjectRecord) -> AttrJson {
             expires: h.get("expires").cloned(),
         },
         custom_attributes: rec.custom_attributes.clone(),
+        tags: rec.tags.clone(),
         checksums: rec.checksums.clone(),
         parts_count: rec.parts_count.and_then(|n| u32::try_from(n).ok()),
         restore: rec

@@ -21,6 +21,7 @@ pub(crate) struct NewObject {
     pub content_type: String,
     pub http_headers: BTreeMap<String, String>,
     pub custom_attributes: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// What the body's digests and the request decided about a staged object.
@@ -58,6 +59,7 @@ impl Gateway {
             content_type: new.content_type,
             http_headers: new.http_headers,
             custom_attributes: new.custom_attributes,
+            tags: new.tags,
             owner_id: who.account_id.clone(),
             owner_name: who.name.clone(),
             created_ms: now_ms,
@@ -141,6 +143,40 @@ impl Gateway {
             self.remove_files(&old).await;
         }
         Ok(p.rec)
+    }
+
+    /// Changes an object's attributes in place (same data file) under its key's lock:
+    /// `change` derives the new record from the object and the mode as they are then (or
+    /// refuses), its sidecar is rewritten, then its index row, before the lock is released.
+    pub(crate) async fn update_in_place(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(WriteView<'_>) -> S3Result<ObjectRecord> + Send,
+    ) -> S3Result<ObjectRecord> {
+        let res = self
+            .store
+            .update_object_with(bucket, key, change, |rec| async move {
+                let attr = attr_json(&rec);
+                self.fs
+                    .write_attr(
+                        &rec.bucket,
+                        &format!("{}.attr.json", rec.storage_path),
+                        &attr,
+                    )
+                    .await
+                    .map_err(errors::backend)?;
+                Ok(rec)
+            })
+            .await;
+        match res {
+            Ok(rec) => Ok(rec),
+            Err(Checked::Refused(e)) => Err(e),
+            Err(Checked::Index(MetaError::NotFound(_))) => {
+                Err(s3_error!(NoSuchKey, "The specified key does not exist."))
+            }
+            Err(Checked::Index(e)) => Err(errors::meta(e)),
+        }
     }
 
     /// Removes a replaced or deleted object's files. The index no longer points at them, so a
