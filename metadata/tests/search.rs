@@ -858,13 +858,38 @@ async fn backfill(db: &TestDb) {
         attrs: vec![attr("department", AttrCond::Equals(vec!["sales".into()]))],
         ..Default::default()
     };
-    assert_eq!(set(s, sales).await, sorted(&[CONTRACT, SCAN]));
+    assert_eq!(set(s, sales.clone()).await, sorted(&[CONTRACT, SCAN]));
     let left: Option<String> =
         sqlx::query_scalar("SELECT value FROM settings WHERE name = 'search_backfill'")
             .fetch_optional(&mut c)
             .await
             .unwrap();
     assert_eq!(left, None);
+    // A rebuild replaces stale and stray rows: drop one object's rows and leave a stray one.
+    let stray: &[&str] = if db.url.starts_with("sqlite:") {
+        &[
+            "DELETE FROM search_attrs WHERE key LIKE 'contracts/2024/%'",
+            "INSERT INTO search_attrs (bucket, key, kind, name, value) \
+             VALUES ('docs', 'gone', 'a', 'department', 'sales')",
+        ]
+    } else {
+        &[
+            "DELETE FROM search_docs WHERE key LIKE 'contracts/2024/%'",
+            "INSERT INTO search_docs (bucket, key, attrs, attr_nums, tags, doc) \
+             VALUES ('docs', 'gone', '{\"department\": \"sales\"}', '{}', '{}', '')",
+        ]
+    };
+    for sql in stray {
+        sqlx::query(*sql).execute(&mut c).await.unwrap();
+    }
+    s.reindex_search().await.unwrap();
+    assert_eq!(set(s, sales.clone()).await, sorted(&[CONTRACT, SCAN]));
+    assert_eq!(found(s, q("поставки")).await, [CONTRACT]);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_docs")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(rows, 5);
 }
 both!(backfill);
 

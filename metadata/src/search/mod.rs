@@ -697,6 +697,32 @@ impl Store {
         }
     }
 
+    /// Rebuilds every search row from the objects rows (after `index rebuild` has made those
+    /// match the sidecars). The wipe and the pending mark commit together, so an interrupted
+    /// rebuild is finished by the next `migrate`.
+    pub async fn reindex_search(&self) -> Result<(), MetaError> {
+        let wipe: &[&str] = match self.kind() {
+            DbKind::Sqlite => &[
+                "INSERT INTO search_fts (search_fts) VALUES ('delete-all')",
+                "DELETE FROM search_docs",
+                "DELETE FROM search_attrs",
+            ],
+            DbKind::Postgres => &["DELETE FROM search_docs"],
+        };
+        let mut tx = self.begin_write().await?;
+        for sql in wipe {
+            sqlx::query(*sql).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ('search_backfill', 'pending') \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.backfill_search().await
+    }
+
     /// Indexes the objects that existed before migration 0011, once (the migration leaves a
     /// `search_backfill` setting for it). Batches lock their rows, so a concurrent write to
     /// one of them waits and then indexes its own, newer state.
