@@ -925,6 +925,12 @@ async fn bad_input(db: &TestDb) {
         check(text, r, "q");
     }
     check("long q", s.search(&q(&"x".repeat(10_000))).await, "q");
+    // 900 characters, but 2,700 bytes in one word: over what PostgreSQL accepts in a query.
+    let r = s.search(&q(&"語".repeat(900))).await;
+    assert!(
+        matches!(&r, Err(SearchError::Query(QueryError::WordTooLong))),
+        "{r:?}"
+    );
     for limit in [0, 1001, u32::MAX] {
         check(
             "limit",

@@ -3,7 +3,7 @@
 //! Any input either becomes a query of plain words, rendered for each engine with every word
 //! quoted, or a [`QueryError`] saying what is wrong. Punctuation between words is ignored.
 
-use super::text::words;
+use super::text::{MAX_WORD_BYTES, words};
 
 /// Longest accepted `q`, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
@@ -14,6 +14,8 @@ pub const MAX_TERMS: usize = 32;
 pub enum QueryError {
     #[error("is longer than {MAX_QUERY_CHARS} characters")]
     TooLong,
+    #[error("has a word longer than {MAX_WORD_BYTES} bytes")]
+    WordTooLong,
     #[error("has more than {MAX_TERMS} terms")]
     TooManyTerms,
     #[error("contains a NUL character")]
@@ -159,6 +161,9 @@ pub(crate) fn parse(q: &str) -> Result<TextQuery, QueryError> {
                     last_positive = false;
                     continue;
                 };
+                if atom.words.iter().any(|w| w.len() > MAX_WORD_BYTES) {
+                    return Err(QueryError::WordTooLong);
+                }
                 terms += 1;
                 if terms > MAX_TERMS {
                     return Err(QueryError::TooManyTerms);
@@ -299,6 +304,7 @@ mod tests {
             assert_eq!(parse(q), Err(want), "{q:?}");
         }
         assert_eq!(parse(&"a".repeat(10_000)), Err(QueryError::TooLong));
+        assert_eq!(parse(&"語".repeat(900)), Err(QueryError::WordTooLong));
         assert_eq!(
             parse(&"a ".repeat(MAX_TERMS + 1)),
             Err(QueryError::TooManyTerms)

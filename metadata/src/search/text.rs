@@ -11,6 +11,10 @@ pub(crate) fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Longer words are not indexed (PostgreSQL drops words over 2 KiB from a `tsvector` and
+/// rejects them in a query; a shared, lower limit keeps both databases alike).
+pub(crate) const MAX_WORD_BYTES: usize = 255;
+
 /// The full-text document of an object: its key (path and file name), then its attribute
 /// values (among them `description`), then its tag values, as space-separated words.
 pub(crate) fn document(
@@ -22,6 +26,7 @@ pub(crate) fn document(
         .chain(attrs.values().map(String::as_str))
         .chain(tags.values().map(String::as_str))
         .flat_map(words)
+        .filter(|w| w.len() <= MAX_WORD_BYTES)
         .collect::<Vec<_>>()
         .join(" ")
 }
