@@ -1039,3 +1039,122 @@ async fn bad_input(db: &TestDb) {
     assert!("attr.a b".parse::<FacetField>().is_err());
 }
 both!(bad_input);
+
+/// Every write path of the index keeps search in step, and a refused write changes nothing.
+async fn write_paths(db: &TestDb) {
+    let s = &db.store;
+    element(s, "docs", Mode::Edit).await;
+    let customer = |v: &str| SearchQuery {
+        attrs: vec![attr("customer", AttrCond::Equals(vec![v.into()]))],
+        ..Default::default()
+    };
+    let first = rec(
+        "docs",
+        "inv/1.pdf",
+        "application/pdf",
+        10,
+        1,
+        &[("customer", "alpha")],
+    );
+    s.put_object(&first).await.unwrap();
+    // Attributes changed in place (same data file).
+    let edited = ObjectRecord {
+        custom_attributes: [("customer".to_string(), "gamma".to_string())].into(),
+        updated_ms: 2,
+        ..first.clone()
+    };
+    s.update_object_with(&edited, |_| Ok::<(), ()>(()), || async { Ok(()) })
+        .await
+        .unwrap();
+    assert_eq!(found(s, customer("gamma")).await, ["docs/inv/1.pdf"]);
+    assert!(found(s, customer("alpha")).await.is_empty());
+    // A write its rule refuses leaves search as it was.
+    let refused = rec(
+        "docs",
+        "inv/1.pdf",
+        "application/pdf",
+        10,
+        3,
+        &[("customer", "delta")],
+    );
+    let r = s.put_object_if(&refused, |_| Err::<(), _>("no")).await;
+    assert!(matches!(r, Err(artstore_metadata::Checked::Refused("no"))));
+    assert!(found(s, customer("delta")).await.is_empty());
+    assert!(found(s, q("delta")).await.is_empty());
+    assert_eq!(found(s, q("gamma")).await, ["docs/inv/1.pdf"]);
+    // Multipart completion.
+    let upload = artstore_metadata::Upload {
+        upload_id: "u1".into(),
+        bucket: "docs".into(),
+        key: "inv/2.pdf".into(),
+        owner_id: "id-alice".into(),
+        owner_name: "alice".into(),
+        content_type: "application/pdf".into(),
+        created_ms: 4,
+        ..Default::default()
+    };
+    s.create_upload(&upload).await.unwrap();
+    assert!(found(s, customer("epsilon")).await.is_empty());
+    let done = rec(
+        "docs",
+        "inv/2.pdf",
+        "application/pdf",
+        99,
+        5,
+        &[("customer", "epsilon")],
+    );
+    s.complete_upload("u1", &done, |_| Ok::<(), ()>(()))
+        .await
+        .unwrap();
+    assert_eq!(found(s, customer("epsilon")).await, ["docs/inv/2.pdf"]);
+    assert_eq!(found(s, q("epsilon")).await, ["docs/inv/2.pdf"]);
+}
+both!(write_paths);
+
+/// Two index handles (two gateway nodes) overwrite one key concurrently: search always
+/// agrees with the object row that won.
+async fn two_nodes(db: &TestDb) {
+    let a = &db.store;
+    element(a, "docs", Mode::Edit).await;
+    let b = Store::connect(&db.url, SecretBox::new(&MasterKey::generate()))
+        .await
+        .unwrap();
+    let mut writes = Vec::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let r = rec(
+            "docs",
+            "shared.pdf",
+            "application/pdf",
+            i,
+            i,
+            &[("v", &format!("w{i}"))],
+        );
+        writes.push(tokio::spawn(
+            async move { store.put_object(&r).await.unwrap() },
+        ));
+    }
+    for w in writes {
+        w.await.unwrap();
+    }
+    let row = a.get_object("docs", "shared.pdf").await.unwrap().unwrap();
+    let winner = row.custom_attributes["v"].clone();
+    assert_eq!(found(a, q("shared")).await, ["docs/shared.pdf"]);
+    assert_eq!(found(&b, q(&winner)).await, ["docs/shared.pdf"]);
+    for i in 0..20 {
+        let v = format!("w{i}");
+        let hits = found(a, q(&v)).await.len();
+        assert_eq!(hits, usize::from(v == winner), "{v}, winner {winner}");
+        let by_attr = SearchQuery {
+            attrs: vec![attr("v", AttrCond::Equals(vec![v.clone()]))],
+            ..Default::default()
+        };
+        assert_eq!(
+            found(&b, by_attr).await.len(),
+            usize::from(v == winner),
+            "{v}"
+        );
+    }
+    b.close().await;
+}
+both!(two_nodes);
