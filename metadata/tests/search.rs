@@ -961,6 +961,15 @@ async fn bad_input(db: &TestDb) {
         check(name, r, &want);
     }
     check(
+        "facet name",
+        s.search(&SearchQuery {
+            facets: vec![FacetField::Attr("a'b".into())],
+            ..Default::default()
+        })
+        .await,
+        "facets",
+    );
+    check(
         "no values",
         s.search(&SearchQuery {
             attrs: vec![attr("a", AttrCond::Equals(vec![]))],

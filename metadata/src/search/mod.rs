@@ -305,6 +305,16 @@ impl<'a> Checked<'a> {
         for b in &q.buckets {
             check_value("bucket", b)?;
         }
+        for f in &q.facets {
+            if let FacetField::Attr(name) = f
+                && !valid_name(name)
+            {
+                return Err(invalid(
+                    "facets",
+                    "expected content_type, bucket or attr.<name>",
+                ));
+            }
+        }
         for (param, v) in [
             ("prefix", &q.prefix),
             ("owner", &q.owner),
