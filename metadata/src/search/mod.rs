@@ -261,7 +261,7 @@ fn check_value(param: &str, v: &str) -> Result<(), SearchError> {
 }
 
 /// A query that passed every check.
-struct Checked<'a> {
+struct Valid<'a> {
     q: &'a SearchQuery,
     text: Option<TextQuery>,
     /// `type/` of a `type/*` content-type filter.
@@ -271,7 +271,7 @@ struct Checked<'a> {
     after: Option<Position>,
 }
 
-impl<'a> Checked<'a> {
+impl<'a> Valid<'a> {
     fn new(q: &'a SearchQuery) -> Result<Self, SearchError> {
         let text = match q.q.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -365,7 +365,7 @@ impl<'a> Checked<'a> {
             .as_deref()
             .map(|c| cursor::decode(c, sort))
             .transpose()?;
-        Ok(Checked {
+        Ok(Valid {
             q,
             text,
             content_prefix,
@@ -433,7 +433,7 @@ impl Dialect {
 
 /// Appends `SELECT <select> FROM … WHERE <every filter>` to `sql`; returns the score
 /// expression when there is a `q`.
-fn matched(d: Dialect, c: &Checked<'_>, sql: &mut Sql, select: &str) -> Option<String> {
+fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str) -> Option<String> {
     let q = c.q;
     let text = c.text.as_ref().map(|t| sql.text(d.text_arg(t)));
     let score = text.as_deref().map(|p| d.score(p));
@@ -526,7 +526,7 @@ fn order_exprs(sort: Sort, score: Option<&str>) -> Vec<String> {
 impl Store {
     /// Runs a search: one page of matches in the requested order, and the facets asked for.
     pub async fn search(&self, query: &SearchQuery) -> Result<SearchPage, SearchError> {
-        let c = Checked::new(query)?;
+        let c = Valid::new(query)?;
         if query.allowed_buckets.as_ref().is_some_and(Vec::is_empty) {
             let facets = query
                 .facets
@@ -632,7 +632,7 @@ impl Store {
     async fn facet(
         &self,
         d: Dialect,
-        c: &Checked<'_>,
+        c: &Valid<'_>,
         field: &FacetField,
     ) -> Result<Facet, SearchError> {
         let mut sql = Sql::default();
@@ -681,6 +681,7 @@ impl Store {
     }
 
     /// Writes the object's search rows in the transaction that writes its objects row.
+    /// `tags` are separate because the objects row does not carry tags yet.
     pub(crate) async fn index_search(
         &self,
         tx: &mut WriteTx,
