@@ -115,7 +115,7 @@ impl Store {
             DbKind::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
             DbKind::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
-        Ok(())
+        self.backfill_search().await
     }
 
     /// Whether the database holds an ArtStore index (its migrations table), as opposed to an

@@ -15,6 +15,7 @@ mod list;
 mod model;
 mod multipart;
 mod objects;
+mod search;
 mod secret;
 
 pub use accounts::{AccountQuery, AccountUpdate};
@@ -29,6 +30,11 @@ pub use keys::SigningKey;
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use model::*;
 pub use objects::{Checked, WriteView};
+pub use search::{
+    AttrCond, AttrFilter, CursorError, DEFAULT_LIMIT, FACET_TOP, Facet, FacetField, FacetValue,
+    MAX_LIMIT, MAX_QUERY_CHARS, MAX_TERMS, QueryError, SearchError, SearchHit, SearchPage,
+    SearchQuery, Sort, SortField, TagFilter,
+};
 pub use secret::{MasterKey, SecretBox};
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the index.

@@ -164,6 +164,8 @@ impl Store {
         .execute(&mut **tx)
         .await
         .map_err(MetaError::from)?;
+        self.index_search(tx, rec, &std::collections::BTreeMap::new())
+            .await?;
         Ok(old)
     }
 
@@ -298,6 +300,7 @@ impl Store {
                 .bind(key)
                 .execute(&mut *tx)
                 .await?;
+            self.unindex_search(&mut tx, bucket, key).await?;
             adjust_usage(&mut tx, bucket, -o.size, -1, crate::now_ms()).await?;
             // Until the files are gone, recovery must finish this delete, not undo it.
             sqlx::query(

@@ -1,0 +1,128 @@
+//! PostgreSQL: one `search_docs` row per object with the words as a `tsvector` (`simple`
+//! configuration, GIN) for `q`, and attributes and tags as `JSONB` (GIN) for `attr.*` and
+//! `tag.*` filters. Text comparisons use `COLLATE "C"` (byte order, as on SQLite).
+
+use std::collections::BTreeMap;
+
+use sqlx::AnyConnection;
+
+use super::sql::{Arg, Sql};
+use super::text::{document, number};
+use super::{AttrCond, AttrFilter};
+use crate::MetaError;
+
+pub(super) const COLLATE_C: &str = " COLLATE \"C\"";
+
+pub(super) fn joins(_text: bool) -> &'static str {
+    " JOIN search_docs d ON d.bucket = o.bucket AND d.key = o.key"
+}
+
+pub(super) fn text_match(p: &str) -> String {
+    format!("d.doc @@ to_tsquery('simple', {p})")
+}
+
+/// ts_rank depends on the document and the query only, never on the other rows, so a
+/// relevance cursor stays valid while other objects are written.
+pub(super) fn score(p: &str) -> String {
+    format!("(ts_rank(d.doc, to_tsquery('simple', {p}))::float8)")
+}
+
+fn one(name: &str, value: &str) -> String {
+    serde_json::json!({ name: value }).to_string()
+}
+
+pub(super) fn attr_cond(sql: &mut Sql, f: &AttrFilter) -> String {
+    match &f.cond {
+        AttrCond::Equals(values) => {
+            let any: Vec<String> = values
+                .iter()
+                .map(|v| format!("d.attrs @> {}::jsonb", sql.text(one(&f.name, v))))
+                .collect();
+            format!("({})", any.join(" OR "))
+        }
+        AttrCond::Prefix(p) => {
+            let n = sql.text(f.name.clone());
+            format!("starts_with(d.attrs ->> {n}, {})", sql.text(p.clone()))
+        }
+        AttrCond::Gte(b) => range(sql, &f.name, b, ">="),
+        AttrCond::Lte(b) => range(sql, &f.name, b, "<="),
+        AttrCond::Exists(yes) => {
+            let n = sql.text(f.name.clone());
+            format!("{}(d.attrs ? {n})", if *yes { "" } else { "NOT " })
+        }
+    }
+}
+
+/// Numeric when both the bound and the stored value are numbers, else text (byte order).
+fn range(sql: &mut Sql, name: &str, bound: &str, op: &str) -> String {
+    let n = sql.text(name);
+    let t = sql.text(bound);
+    let text = format!("(d.attrs ->> {n}) COLLATE \"C\" {op} {t}");
+    match number(bound) {
+        Some(x) => {
+            let x = sql.arg(Arg::Real(x));
+            format!(
+                "((d.attr_nums ->> {n})::float8 {op} {x} \
+                 OR (NOT (d.attr_nums ? {n}) AND {text}))"
+            )
+        }
+        None => text,
+    }
+}
+
+pub(super) fn tag_cond(sql: &mut Sql, key: &str, value: &str) -> String {
+    format!("d.tags @> {}::jsonb", sql.text(one(key, value)))
+}
+
+/// Counts per value of one attribute over the rows of `matched` (columns b, k).
+pub(super) fn attr_facet(sql: &mut Sql, matched: &str, name: &str, top: i64) -> String {
+    let n = sql.text(name);
+    format!(
+        "SELECT a.attrs ->> {n} AS v, COUNT(*) AS n FROM search_docs a \
+         JOIN ({matched}) m ON a.bucket = m.b AND a.key = m.k \
+         WHERE a.attrs ? {n} \
+         GROUP BY a.attrs ->> {n} ORDER BY COUNT(*) DESC, (a.attrs ->> {n}) COLLATE \"C\" LIMIT {top}"
+    )
+}
+
+/// Replaces the object's search row (inside the transaction that writes its objects row).
+pub(super) async fn index(
+    tx: &mut AnyConnection,
+    bucket: &str,
+    key: &str,
+    attrs: &BTreeMap<String, String>,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), MetaError> {
+    let nums: serde_json::Map<String, serde_json::Value> = attrs
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), number(v)?.into())))
+        .collect();
+    sqlx::query(
+        "INSERT INTO search_docs (bucket, key, attrs, attr_nums, tags, doc) \
+         VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, to_tsvector('simple', $6)) \
+         ON CONFLICT (bucket, key) DO UPDATE SET attrs = excluded.attrs, \
+         attr_nums = excluded.attr_nums, tags = excluded.tags, doc = excluded.doc",
+    )
+    .bind(bucket)
+    .bind(key)
+    .bind(serde_json::to_string(attrs).map_err(MetaError::corrupt)?)
+    .bind(serde_json::Value::Object(nums).to_string())
+    .bind(serde_json::to_string(tags).map_err(MetaError::corrupt)?)
+    .bind(document(key, attrs, tags))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn unindex(
+    tx: &mut AnyConnection,
+    bucket: &str,
+    key: &str,
+) -> Result<(), MetaError> {
+    sqlx::query("DELETE FROM search_docs WHERE bucket = $1 AND key = $2")
+        .bind(bucket)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
