@@ -71,10 +71,12 @@ enum IndexAction {
 async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
     let store = bootstrap::open_store(settings).await?;
     let fs = artstore_backends::LocalFs::new(settings.data_dir.join("elements"));
-    let m = artstore_admin::maintenance::Maintenance::new(store, fs);
+    let m = artstore_admin::maintenance::Maintenance::new(store.clone(), fs);
     match action {
         IndexAction::Rebuild(_) => {
             let report = m.reconcile(None).await?;
+            // The search rows follow the object rows just made to match the sidecars.
+            store.reindex_search().await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             for what in report
                 .elements_restricted

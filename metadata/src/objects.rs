@@ -164,8 +164,7 @@ impl Store {
         .execute(&mut **tx)
         .await
         .map_err(MetaError::from)?;
-        self.index_search(tx, rec, &std::collections::BTreeMap::new())
-            .await?;
+        self.index_search(tx, rec, &rec.tags).await?;
         Ok(old)
     }
 

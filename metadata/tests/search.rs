@@ -406,7 +406,7 @@ async fn filters(db: &TestDb) {
             },
             &[SUPPLY],
         ),
-        // Tags are indexed but no object has any yet.
+        // No object of the corpus has tags (see `tags`).
         (
             "tag",
             SearchQuery {
@@ -1072,9 +1072,14 @@ async fn write_paths(db: &TestDb) {
         updated_ms: 2,
         ..first.clone()
     };
-    s.update_object_with(&edited, |_| Ok::<(), ()>(()), || async { Ok(()) })
-        .await
-        .unwrap();
+    s.update_object_with(
+        "docs",
+        "inv/1.pdf",
+        |_| Ok::<_, ()>(edited.clone()),
+        |r| async { Ok(r) },
+    )
+    .await
+    .unwrap();
     assert_eq!(found(s, customer("gamma")).await, ["docs/inv/1.pdf"]);
     assert!(found(s, customer("alpha")).await.is_empty());
     // A write its rule refuses leaves search as it was.
@@ -1167,3 +1172,39 @@ async fn two_nodes(db: &TestDb) {
     b.close().await;
 }
 both!(two_nodes);
+
+/// Object tags are filters and full-text words, and a tag change re-indexes in place.
+async fn tags(db: &TestDb) {
+    let s = &db.store;
+    element(s, "docs", Mode::Edit).await;
+    let mut tagged = rec("docs", "a.pdf", "application/pdf", 1, 1, &[]);
+    tagged.tags = [("project".to_string(), "Северный".to_string())].into();
+    s.put_object(&tagged).await.unwrap();
+    s.put_object(&rec("docs", "b.pdf", "application/pdf", 1, 1, &[]))
+        .await
+        .unwrap();
+    let by_tag = |v: &str| SearchQuery {
+        tags: vec![TagFilter {
+            key: "project".into(),
+            value: v.into(),
+        }],
+        ..Default::default()
+    };
+    assert_eq!(found(s, by_tag("Северный")).await, ["docs/a.pdf"]);
+    assert_eq!(found(s, q("северный")).await, ["docs/a.pdf"]);
+    s.update_object_with(
+        "docs",
+        "a.pdf",
+        |v| {
+            let mut r = v.current.cloned().ok_or(())?;
+            r.tags = [("project".to_string(), "south".to_string())].into();
+            Ok::<_, ()>(r)
+        },
+        |r| async { Ok(r) },
+    )
+    .await
+    .unwrap();
+    assert!(found(s, by_tag("Северный")).await.is_empty());
+    assert_eq!(found(s, by_tag("south")).await, ["docs/a.pdf"]);
+}
+both!(tags);

@@ -765,7 +765,7 @@ impl Store {
             let rows = sql.query().fetch_all(&mut *tx).await?;
             for row in &rows {
                 let rec = object_from_row(row)?;
-                self.index_search(&mut tx, &rec, &BTreeMap::new()).await?;
+                self.index_search(&mut tx, &rec, &rec.tags).await?;
                 after = Some((rec.bucket, rec.key));
             }
             tx.commit().await?;
