@@ -1951,3 +1951,126 @@ storage_test!(concurrent_overwrites_are_atomic, |srv| async move {
     assert_eq!(list_keys(&c, "race").await, vec!["k"]);
     srv.assert_no_temp_files("race");
 });
+
+// Conditional DeleteObject and DeleteObjects entries (issue 8, item 5): every condition
+// must hold at the moment of the delete, or nothing is deleted.
+storage_test!(conditional_deletes, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "cdel").await;
+    let etag = put(&c, "cdel", "k", b"v1".to_vec()).await;
+    let modified = c
+        .head_object()
+        .bucket("cdel")
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .last_modified()
+        .cloned()
+        .unwrap();
+    let earlier = DateTime::from_secs(modified.secs() - 3600);
+    sdk_err(
+        c.delete_object()
+            .bucket("cdel")
+            .key("k")
+            .if_match("\"00000000000000000000000000000000\"")
+            .send()
+            .await,
+    )
+    .assert(412, "PreconditionFailed");
+    sdk_err(
+        c.delete_object()
+            .bucket("cdel")
+            .key("k")
+            .if_match_size(3)
+            .send()
+            .await,
+    )
+    .assert(412, "PreconditionFailed");
+    sdk_err(
+        c.delete_object()
+            .bucket("cdel")
+            .key("k")
+            .if_match(&etag)
+            .if_match_last_modified_time(earlier)
+            .send()
+            .await,
+    )
+    .assert(412, "PreconditionFailed");
+    assert_object(&srv, "cdel", "k", b"v1").await;
+    // A condition on a key that does not exist: NoSuchKey, nothing else happens.
+    sdk_err(
+        c.delete_object()
+            .bucket("cdel")
+            .key("absent")
+            .if_match("*")
+            .send()
+            .await,
+    )
+    .assert(404, "NoSuchKey");
+    // All of them holding: deleted.
+    c.delete_object()
+        .bucket("cdel")
+        .key("k")
+        .if_match(&etag)
+        .if_match_size(2)
+        .if_match_last_modified_time(modified)
+        .send()
+        .await
+        .expect("conditional delete that holds");
+    assert!(!exists(&c, "cdel", "k").await);
+    put(&c, "cdel", "star", b"x".to_vec()).await;
+    c.delete_object()
+        .bucket("cdel")
+        .key("star")
+        .if_match("*")
+        .send()
+        .await
+        .expect("If-Match: * on an existing key");
+    assert!(!exists(&c, "cdel", "star").await);
+
+    // DeleteObjects: each entry's ETag / Size / LastModifiedTime decides for that key.
+    let ea = put(&c, "cdel", "a", b"aa".to_vec()).await;
+    put(&c, "cdel", "b", b"bbb".to_vec()).await;
+    put(&c, "cdel", "c", b"c".to_vec()).await;
+    let entry = |k: &str| ObjectIdentifier::builder().key(k);
+    let out = c
+        .delete_objects()
+        .bucket("cdel")
+        .delete(
+            Delete::builder()
+                .objects(entry("a").e_tag(&ea).size(2).build().unwrap())
+                .objects(entry("b").size(99).build().unwrap())
+                .objects(
+                    entry("c")
+                        .e_tag("\"ffffffffffffffffffffffffffffffff\"")
+                        .build()
+                        .unwrap(),
+                )
+                .objects(entry("gone").e_tag(&ea).build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("delete_objects");
+    let deleted: Vec<&str> = out.deleted().iter().filter_map(|d| d.key()).collect();
+    assert_eq!(deleted, ["a"]);
+    let mut failed: Vec<(&str, &str)> = out
+        .errors()
+        .iter()
+        .map(|e| (e.key().unwrap(), e.code().unwrap()))
+        .collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        [
+            ("b", "PreconditionFailed"),
+            ("c", "PreconditionFailed"),
+            ("gone", "NoSuchKey")
+        ]
+    );
+    assert!(!exists(&c, "cdel", "a").await);
+    assert_object(&srv, "cdel", "b", b"bbb").await;
+    assert_object(&srv, "cdel", "c", b"c").await;
+});

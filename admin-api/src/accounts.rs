@@ -621,10 +621,7 @@ async fn set_grants(
     guard_deleted(&acc)?;
     let mut grants: Vec<(String, String)> = Vec::new();
     for g in b.grants {
-        let valid_bucket = (3..=63).contains(&g.bucket.len())
-            && g.bucket
-                .bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
+        let valid_bucket = artstore_metadata::is_valid_bucket_name(&g.bucket);
         if !valid_bucket {
             return Err(ApiError::bad_request(format!(
                 "'{}' is not a valid bucket name",

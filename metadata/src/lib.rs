@@ -13,6 +13,7 @@ mod keys;
 mod list;
 mod model;
 mod multipart;
+mod names;
 mod objects;
 mod secret;
 
@@ -26,6 +27,7 @@ pub use error::MetaError;
 pub use keys::SigningKey;
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use model::*;
+pub use names::is_valid_bucket_name;
 pub use secret::{MasterKey, SecretBox};
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the index.

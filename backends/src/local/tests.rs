@@ -62,6 +62,7 @@ fn attr_for(name: &StorageName, key: &str, d: &Digests) -> AttrJson {
         custom_attributes: BTreeMap::new(),
         checksums: d.checksums_by_name(),
         parts_count: None,
+        part_sizes: Vec::new(),
         restore: None,
     }
 }

@@ -31,13 +31,15 @@ const PUT_SUBRESOURCES: &[&str] = &[
     "requestPayment",
 ];
 
-fn is_control(req: &http::Request<s3s::Body>) -> bool {
+fn has_param(req: &http::Request<s3s::Body>, name: &str) -> bool {
     let query = req.uri().query().unwrap_or_default();
-    let has = |name: &str| {
-        query
-            .split('&')
-            .any(|kv| kv.split('=').next() == Some(name))
-    };
+    query
+        .split('&')
+        .any(|kv| kv.split('=').next() == Some(name))
+}
+
+fn is_control(req: &http::Request<s3s::Body>) -> bool {
+    let has = |name: &str| has_param(req, name);
     match *req.method() {
         http::Method::POST => has("delete") || has("uploadId") || has("restore"),
         http::Method::PUT => !has("partNumber") && PUT_SUBRESOURCES.iter().any(|s| has(s)),
@@ -55,10 +57,22 @@ fn declares_digest(h: &http::HeaderMap) -> bool {
 pub async fn verify_control_body(
     req: http::Request<s3s::Body>,
 ) -> Result<http::Request<s3s::Body>, S3Error> {
-    if !is_control(&req) || !declares_digest(req.headers()) {
+    if !is_control(&req) {
         return Ok(req);
     }
-    let declared = Declared::from_headers(req.headers())?;
+    // On CompleteMultipartUpload the x-amz-checksum-* headers declare the whole object's
+    // checksum (checked by the operation), not the XML body's.
+    let completes = req.method() == http::Method::POST && has_param(&req, "uploadId");
+    let headers: http::HeaderMap = req
+        .headers()
+        .iter()
+        .filter(|(k, _)| !(completes && k.as_str().starts_with("x-amz-checksum-")))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !declares_digest(&headers) {
+        return Ok(req);
+    }
+    let declared = Declared::from_headers(&headers)?;
     let (parts, mut body) = req.into_parts();
     let bytes = body
         .store_all_limited(MAX_CONTROL_BODY)

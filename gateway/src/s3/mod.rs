@@ -1,5 +1,6 @@
 //! The S3 protocol over ArtStore's index and backends, one file per S3 area.
 
+mod attributes;
 mod bucket;
 mod checksum;
 mod conditional;
@@ -217,6 +218,12 @@ impl S3 for Gateway {
         req: S3Request<GetObjectTaggingInput>,
     ) -> R<GetObjectTaggingOutput> {
         object::get_object_tagging(self, req).await
+    }
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> R<GetObjectAttributesOutput> {
+        attributes::get_object_attributes(self, req).await
     }
     async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> R<GetObjectAclOutput> {
         object::get_object_acl(self, req).await

@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
-use artstore_metadata::{Identity, Part, Upload};
+use artstore_backends::{ChecksumAlgorithm as Alg, composite_checksum, full_object_checksum};
+use artstore_metadata::{Identity, Part, PartRun, Upload};
 use md5::{Digest as _, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::checksum::{Declared, fill_checksums};
+use super::checksum::{Declared, checksum_type_of, fill_checksums};
 use super::conditional;
 use super::copy::copy_source;
 use super::object::{check_acl, empty_body};
@@ -57,6 +58,8 @@ pub(crate) async fn create(
     check_acl(i.acl.as_ref().map(|a| a.as_str()))?;
     let access = gw.access(&req, &i.bucket).await?;
     check_put(gw, &access, &i.bucket, &i.key).await?;
+    let (algorithm, checksum_type) =
+        checksum_choice(i.checksum_algorithm.as_ref(), i.checksum_type.as_ref())?;
     let u = Upload {
         upload_id: uuid::Uuid::now_v7().simple().to_string(),
         bucket: i.bucket.clone(),
@@ -73,8 +76,9 @@ pub(crate) async fn create(
         }
         .to_map(),
         custom_attributes: user_metadata(i.metadata.as_ref())?,
-        checksum_algorithm: i.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
+        checksum_algorithm: algorithm.map(|a| a.name().to_ascii_uppercase()),
         created_ms: artstore_metadata::now_ms(),
+        checksum_type: checksum_type.map(str::to_owned),
     };
     // Refuse now, not after gigabytes of parts, if the final attr.json cannot fit.
     gw.prepare(
@@ -86,16 +90,64 @@ pub(crate) async fn create(
             custom_attributes: u.custom_attributes.clone(),
         },
         &who,
-        &[],
+        &algorithm.into_iter().collect::<Vec<_>>(),
     )?;
     gw.store.create_upload(&u).await.map_err(errors::meta)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(u.bucket),
         key: Some(u.key),
         upload_id: Some(u.upload_id),
-        checksum_algorithm: i.checksum_algorithm.clone(),
+        checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
+        checksum_type: u.checksum_type.map(ChecksumType::from),
         ..Default::default()
     }))
+}
+
+/// The multipart checksum an upload keeps: its algorithm and COMPOSITE or FULL_OBJECT, as
+/// AWS allows them (FULL_OBJECT only for CRCs, COMPOSITE for all but CRC64NVME, whose
+/// default is FULL_OBJECT).
+fn checksum_choice(
+    algorithm: Option<&ChecksumAlgorithm>,
+    kind: Option<&ChecksumType>,
+) -> S3Result<(Option<Alg>, Option<&'static str>)> {
+    let Some(a) = algorithm else {
+        if kind.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+            ));
+        }
+        return Ok((None, None));
+    };
+    let alg = Alg::parse(a.as_str()).ok_or_else(|| {
+        s3_error!(
+            InvalidRequest,
+            "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"
+        )
+    })?;
+    let kind = match kind.map(|k| k.as_str().to_ascii_uppercase()) {
+        None if alg == Alg::Crc64Nvme => ChecksumType::FULL_OBJECT,
+        None => ChecksumType::COMPOSITE,
+        Some(k) if k == ChecksumType::COMPOSITE && alg.supports_composite() => {
+            ChecksumType::COMPOSITE
+        }
+        Some(k) if k == ChecksumType::FULL_OBJECT && alg.supports_full_object() => {
+            ChecksumType::FULL_OBJECT
+        }
+        Some(k) => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The {k} checksum type cannot be used with the {} checksum algorithm.",
+                alg.name()
+            ));
+        }
+    };
+    Ok((Some(alg), Some(kind)))
+}
+
+/// The upload's checksum algorithm, if it keeps one.
+fn upload_algorithm(u: &Upload) -> Option<Alg> {
+    u.checksum_algorithm.as_deref().and_then(Alg::parse)
 }
 
 pub(crate) async fn upload_part(
@@ -109,7 +161,19 @@ pub(crate) async fn upload_part(
     check_put(gw, &access, &i.bucket, &i.key).await?;
     // A part that alone cannot fit is refused before its bytes are read.
     access.check_quota(i.content_length)?;
-    let declared = Declared::from_headers(&req.headers)?;
+    let mut declared = Declared::from_headers(&req.headers)?;
+    if let Some(alg) = upload_algorithm(&u) {
+        if let Some(other) = declared.sent().find(|a| *a != alg) {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                alg.name(),
+                other.name()
+            ));
+        }
+        // Kept with the part even when the client sent none, so Complete can combine them.
+        declared.compute(alg);
+    }
     let body = i.body.take().unwrap_or_else(empty_body);
     let staged = gw
         .fs
@@ -208,9 +272,10 @@ pub(crate) async fn upload_part_copy(
         .open_range(&src.bucket, &src.storage_path, start, len)
         .await
         .map_err(errors::backend)?;
+    let algorithms: Vec<Alg> = upload_algorithm(&u).into_iter().collect();
     let staged = gw
         .fs
-        .stage_part(&u.bucket, &u.upload_id, n, body, &[])
+        .stage_part(&u.bucket, &u.upload_id, n, body, &algorithms)
         .await
         .map_err(errors::backend)?;
     let now = artstore_metadata::now_ms();
@@ -219,7 +284,7 @@ pub(crate) async fn upload_part_copy(
         part_number: i64::from(n),
         size: i64::try_from(staged.digests.size).unwrap_or(i64::MAX),
         etag: staged.digests.md5_hex(),
-        checksums: Default::default(),
+        checksums: staged.digests.checksums_by_name(),
         created_ms: now,
     };
     gw.fs
@@ -227,12 +292,14 @@ pub(crate) async fn upload_part_copy(
         .await
         .map_err(errors::backend)?;
     gw.store.put_part(&part).await.map_err(errors::meta)?;
+    let mut result = CopyPartResult {
+        e_tag: Some(ETag::Strong(part.etag.clone())),
+        last_modified: Some(timestamp(now)),
+        ..Default::default()
+    };
+    fill_checksums!(result, &part.checksums);
     Ok(S3Response::new(UploadPartCopyOutput {
-        copy_part_result: Some(CopyPartResult {
-            e_tag: Some(ETag::Strong(part.etag)),
-            last_modified: Some(timestamp(now)),
-            ..Default::default()
-        }),
+        copy_part_result: Some(result),
         ..Default::default()
     }))
 }
@@ -243,7 +310,16 @@ pub(crate) async fn complete(
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let i = &req.input;
     let access = gw.access(&req, &i.bucket).await?;
-    let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let u = match gw
+        .store
+        .get_upload(&i.upload_id)
+        .await
+        .map_err(errors::meta)?
+    {
+        Some(u) if u.bucket == i.bucket && u.key == i.key => u,
+        Some(_) => return Err(no_such_upload()),
+        None => return completed_before(gw, &access, i).await,
+    };
     let requested = i
         .multipart_upload
         .as_ref()
@@ -285,6 +361,7 @@ pub(crate) async fn complete(
         if given != Some(part.etag.as_str()) {
             return Err(invalid());
         }
+        check_part_checksum(&u, p, part)?;
         chosen.push(part);
     }
     if let Some((_, all_but_last)) = chosen.split_last()
@@ -321,7 +398,8 @@ pub(crate) async fn complete(
         name: u.owner_name.clone(),
         role: None,
     };
-    let prepared = gw.prepare(
+    let checksums = object_checksum(&u, i, &chosen)?;
+    let mut prepared = gw.prepare(
         NewObject {
             bucket: u.bucket.clone(),
             key: u.key.clone(),
@@ -330,8 +408,9 @@ pub(crate) async fn complete(
             custom_attributes: u.custom_attributes.clone(),
         },
         &who,
-        &[],
+        &upload_algorithm(&u).into_iter().collect::<Vec<_>>(),
     )?;
+    prepared.rec.part_sizes = PartRun::encode(chosen.iter().map(|p| p.size));
     let files: Vec<_> = chosen
         .iter()
         .map(|p| {
@@ -356,7 +435,7 @@ pub(crate) async fn complete(
             staged,
             Finish {
                 etag,
-                checksums: Default::default(),
+                checksums,
                 parts_count: Some(parts_count),
                 completes_upload: Some(&u.upload_id),
             },
@@ -373,13 +452,140 @@ pub(crate) async fn complete(
     if let Err(e) = gw.fs.remove_upload(&u.bucket, &u.upload_id).await {
         tracing::warn!(upload_id = %u.upload_id, error = %e, "cannot remove completed upload's parts");
     }
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
+    Ok(S3Response::new(completed_output(&rec)))
+}
+
+fn completed_output(rec: &artstore_metadata::ObjectRecord) -> CompleteMultipartUploadOutput {
+    let mut out = CompleteMultipartUploadOutput {
         bucket: Some(rec.bucket.clone()),
         key: Some(rec.key.clone()),
         e_tag: Some(ETag::Strong(rec.etag.clone())),
         location: Some(format!("/{}/{}", rec.bucket, rec.key)),
+        checksum_type: checksum_type_of(&rec.checksums),
         ..Default::default()
-    }))
+    };
+    fill_checksums!(out, &rec.checksums);
+    out
+}
+
+/// A Complete for an upload that is gone: a retry of a Complete that succeeded answers as
+/// that one did, while the object it made is still the one at the key (AWS and Ceph do the
+/// same; SDKs retry on time-outs). Anything else is NoSuchUpload.
+async fn completed_before(
+    gw: &Gateway,
+    access: &Access,
+    i: &CompleteMultipartUploadInput,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    // Only a caller who may write this key learns what became of the upload.
+    access.check(Action::PutObject, Facts { key_exists: false })?;
+    let Some(done) = gw
+        .store
+        .completed_upload(&i.upload_id)
+        .await
+        .map_err(errors::meta)?
+        .filter(|c| c.bucket == i.bucket && c.key == i.key)
+    else {
+        return Err(no_such_upload());
+    };
+    match gw
+        .store
+        .get_object(&i.bucket, &i.key)
+        .await
+        .map_err(errors::meta)?
+    {
+        Some(rec) if rec.file_id == done.file_id => Ok(S3Response::new(completed_output(&rec))),
+        _ => Err(no_such_upload()),
+    }
+}
+
+/// The value of `alg` a part of a CompleteMultipartUpload body carries.
+fn given_checksum(p: &CompletedPart, alg: Alg) -> Option<&str> {
+    match alg {
+        Alg::Crc32 => p.checksum_crc32.as_deref(),
+        Alg::Crc32c => p.checksum_crc32c.as_deref(),
+        Alg::Crc64Nvme => p.checksum_crc64nvme.as_deref(),
+        Alg::Sha1 => p.checksum_sha1.as_deref(),
+        Alg::Sha256 => p.checksum_sha256.as_deref(),
+    }
+}
+
+/// A part's checksum in the Complete body must be the one stored at UploadPart; COMPOSITE
+/// uploads must name every part's checksum (AWS rules).
+fn check_part_checksum(u: &Upload, given: &CompletedPart, stored: &Part) -> S3Result<()> {
+    let Some(alg) = upload_algorithm(u) else {
+        return Ok(());
+    };
+    let n = stored.part_number;
+    match given_checksum(given, alg) {
+        Some(v) if Some(v.trim()) != stored.checksums.get(alg.name()).map(String::as_str) => {
+            Err(s3_error!(
+                InvalidPart,
+                "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified checksum may not match the part's checksum: part {n}"
+            ))
+        }
+        Some(_) => Ok(()),
+        None if u.checksum_type.as_deref() == Some(ChecksumType::COMPOSITE) => Err(s3_error!(
+            InvalidRequest,
+            "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {n} in the request.",
+            alg.name()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The whole object's checksum, from the parts' stored checksums (no data is re-read),
+/// checked against the one the Complete request declares, if any.
+fn object_checksum(
+    u: &Upload,
+    i: &CompleteMultipartUploadInput,
+    parts: &[&Part],
+) -> S3Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(alg) = upload_algorithm(u) else {
+        return Ok(out);
+    };
+    let missing = || s3_error!(InternalError, "a part's checksum is missing");
+    let values = parts
+        .iter()
+        .map(|p| {
+            p.checksums
+                .get(alg.name())
+                .map(String::as_str)
+                .ok_or_else(missing)
+        })
+        .collect::<S3Result<Vec<_>>>()?;
+    let value = if u.checksum_type.as_deref() == Some(ChecksumType::FULL_OBJECT) {
+        let sized: Vec<(&str, u64)> = values
+            .iter()
+            .zip(parts)
+            .map(|(v, p)| (*v, u64::try_from(p.size).unwrap_or_default()))
+            .collect();
+        full_object_checksum(alg, &sized)
+    } else {
+        composite_checksum(alg, &values)
+    }
+    .ok_or_else(|| s3_error!(InternalError, "a part's stored checksum is malformed"))?;
+    let declared = match alg {
+        Alg::Crc32 => i.checksum_crc32.as_deref(),
+        Alg::Crc32c => i.checksum_crc32c.as_deref(),
+        Alg::Crc64Nvme => i.checksum_crc64nvme.as_deref(),
+        Alg::Sha1 => i.checksum_sha1.as_deref(),
+        Alg::Sha256 => i.checksum_sha256.as_deref(),
+    };
+    // Clients send a COMPOSITE value with or without its "-N".
+    let bare = value.split('-').next().unwrap_or_default();
+    if let Some(d) = declared.map(str::trim)
+        && d != value
+        && d != bare
+    {
+        return Err(s3_error!(
+            BadDigest,
+            "The {} you specified did not match the calculated checksum.",
+            alg.name().to_ascii_uppercase()
+        ));
+    }
+    out.insert(alg.name().to_owned(), value);
+    Ok(out)
 }
 
 pub(crate) async fn abort(
@@ -461,6 +667,7 @@ pub(crate) async fn list_parts(
         }),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         checksum_algorithm: u.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
+        checksum_type: u.checksum_type.clone().map(ChecksumType::from),
         ..Default::default()
     }))
 }
