@@ -1394,3 +1394,77 @@ storage_test!(part_numbers_and_object_attributes, |srv| async move {
     )
     .assert(404, "NoSuchKey");
 });
+
+storage_test!(checksums_and_part_sizes_survive_rebuild, |srv| async move {
+    let mut srv = srv;
+    let c = srv.client();
+    create_bucket(&c, "mpx").await;
+    let (p1, p2) = (pattern(PART, 71), pattern(321, 72));
+    let whole = [p1.as_slice(), &p2].concat();
+    let (id, parts) = checksummed_upload(
+        &c,
+        "mpx",
+        "k",
+        &Alg::Crc32C,
+        Some(ChecksumType::FullObject),
+        &[&p1, &p2],
+    )
+    .await;
+    c.complete_multipart_upload()
+        .bucket("mpx")
+        .key("k")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("complete");
+
+    assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+    srv.delete_index().await;
+    let (ok, report, err) = srv.index_cmd("rebuild");
+    assert!(ok, "rebuild failed: {err} {report}");
+    srv.restart().await;
+    let c = srv.client();
+    assert_checksum(
+        &srv,
+        "mpx",
+        "k",
+        &Alg::Crc32C,
+        &crc32c_b64(&whole),
+        ChecksumType::FullObject,
+        &whole,
+    )
+    .await;
+    let a = c
+        .get_object_attributes()
+        .bucket("mpx")
+        .key("k")
+        .object_attributes(ObjectAttributes::ObjectParts)
+        .send()
+        .await
+        .unwrap();
+    let sizes: Vec<Option<i64>> = a
+        .object_parts()
+        .expect("ObjectParts after a rebuild")
+        .parts()
+        .iter()
+        .map(|p| p.size())
+        .collect();
+    assert_eq!(sizes, [Some(PART as i64), Some(321)]);
+    let g = c
+        .get_object()
+        .bucket("mpx")
+        .key("k")
+        .part_number(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        g.body.collect().await.unwrap().into_bytes().as_ref(),
+        &p2[..]
+    );
+});
