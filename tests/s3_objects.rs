@@ -2074,3 +2074,80 @@ storage_test!(conditional_deletes, |srv| async move {
     assert_object(&srv, "cdel", "b", b"bbb").await;
     assert_object(&srv, "cdel", "c", b"c").await;
 });
+
+/// A signed UNSIGNED-PAYLOAD PUT whose body streams with `Transfer-Encoding: chunked` and no
+/// Content-Length.
+async fn put_chunked(
+    srv: &Server,
+    path: &str,
+    query: &[(&str, &str)],
+    data: &[u8],
+) -> reqwest::Response {
+    let mut raw = srv.raw(Method::PUT, path).unsigned_payload();
+    for (k, v) in query {
+        raw = raw.query(k, v);
+    }
+    let (url, headers) = raw.signed();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        data.chunks(100_000).map(|c| Ok(c.to_vec())).collect();
+    let mut req = srv
+        .http()
+        .put(url)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)));
+    for (k, v) in &headers {
+        req = req.header(k, v);
+    }
+    req.send().await.expect("chunked PUT")
+}
+
+// PutObject and UploadPart stream a chunked body of unknown length (issue 8, item 5).
+storage_test!(put_chunked_without_content_length, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "chunky").await;
+    let data = pattern(3 * 1024 * 1024 + 17, 81);
+    let r = put_chunked(&srv, "/chunky/streamed", &[], &data).await;
+    let status = r.status().as_u16();
+    let etag = r
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(etag, Some(quoted(&md5_hex(&data))));
+    assert_object(&srv, "chunky", "streamed", &data).await;
+    srv.assert_no_temp_files("chunky");
+
+    // The same for a part of a multipart upload.
+    let id = c
+        .create_multipart_upload()
+        .bucket("chunky")
+        .key("mp")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let part = pattern(1000, 82);
+    let r = put_chunked(
+        &srv,
+        "/chunky/mp",
+        &[("partNumber", "1"), ("uploadId", &id)],
+        &part,
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let parts = c
+        .list_parts()
+        .bucket("chunky")
+        .key("mp")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts.parts().len(), 1);
+    assert_eq!(parts.parts()[0].size(), Some(1000));
+    assert_eq!(
+        parts.parts()[0].e_tag(),
+        Some(quoted(&md5_hex(&part)).as_str())
+    );
+});

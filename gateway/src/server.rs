@@ -192,7 +192,7 @@ async fn respond(
         Err(e) => Err(e),
     };
     let mut resp = match checked {
-        Ok(req) => svc.call(req).await?,
+        Ok(req) => svc.call(crate::s3::allow_unsized_body(req)).await?,
         Err(e) => e
             .to_http_response()
             .map_err(|e| s3s::HttpError::new(Box::new(e)))?,

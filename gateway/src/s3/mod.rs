@@ -13,10 +13,12 @@ mod object;
 mod policy;
 mod record;
 mod restore;
+mod unsized_body;
 mod write;
 
 pub use control::verify_control_body;
 pub use restore::{StatusOverride, apply_status};
+pub use unsized_body::allow_unsized_body;
 
 use artstore_backends::LocalFs;
 use artstore_metadata::{Element, Identity, Store};

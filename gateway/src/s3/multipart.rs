@@ -14,6 +14,7 @@ use super::conditional;
 use super::copy::copy_source;
 use super::object::{check_acl, empty_body};
 use super::record::{StdHeaders, check_key, content_type_or_default, timestamp, user_metadata};
+use super::unsized_body::declared_length;
 use super::write::{Finish, NewObject};
 use super::{Access, Gateway, errors, identity, owner};
 use crate::policy::{Action, Facts};
@@ -155,12 +156,13 @@ pub(crate) async fn upload_part(
     mut req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let access = gw.access(&req, &req.input.bucket).await?;
+    let declared_length = declared_length(&req, req.input.content_length);
     let i = &mut req.input;
     let n = part_number(i.part_number)?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
     check_put(gw, &access, &i.bucket, &i.key).await?;
     // A part that alone cannot fit is refused before its bytes are read.
-    access.check_quota(i.content_length)?;
+    access.check_quota(declared_length)?;
     let mut declared = Declared::from_headers(&req.headers)?;
     if let Some(alg) = upload_algorithm(&u) {
         if let Some(other) = declared.sent().find(|a| *a != alg) {

@@ -12,6 +12,7 @@ use super::record::{
     user_metadata,
 };
 use super::restore::{readable_if_restored, restore_header, restore_status_headers};
+use super::unsized_body::declared_length;
 use super::write::{Finish, NewObject};
 use super::{Access, Gateway, errors, identity, owner};
 use crate::policy::{Action, Facts};
@@ -76,6 +77,7 @@ pub(crate) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let who = identity(&req)?;
     let access = gw.access(&req, &req.input.bucket).await?;
+    let declared_length = declared_length(&req, req.input.content_length);
     let input = &mut req.input;
     check_key(&input.key)?;
     check_acl(input.acl.as_ref().map(|a| a.as_str()))?;
@@ -102,11 +104,7 @@ pub(crate) async fn put_object(
         .map_err(errors::meta)?;
     access.check_key(Action::PutObject, current.as_ref())?;
     // An overwrite frees the old object's bytes in the same commit.
-    access.check_quota(
-        input
-            .content_length
-            .map(|l| l - current.as_ref().map_or(0, |c| c.size)),
-    )?;
+    access.check_quota(declared_length.map(|l| l - current.as_ref().map_or(0, |c| c.size)))?;
     conditional::check_write(
         input.if_match.as_ref(),
         input.if_none_match.as_ref(),
@@ -117,7 +115,7 @@ pub(crate) async fn put_object(
     let staged = gw.stage(&prepared, body, &declared).await?;
     let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
     let checksums = declared.verify(&staged.digests, trailers)?;
-    if let Some(len) = input.content_length
+    if let Some(len) = declared_length
         && u64::try_from(len).ok() != Some(staged.digests.size)
     {
         return Err(errors::body("length mismatch"));
