@@ -18,8 +18,16 @@ pub(crate) async fn get_object_attributes(
     gw.access(&req, &i.bucket)
         .await?
         .check(Action::HeadObject, Facts { key_exists: true })?;
-    let wanted = |a: &str| i.object_attributes.iter().any(|x| x.as_str() == a);
-    if i.object_attributes.is_empty() {
+    // s3s takes each header line as one attribute; boto3 sends one comma-separated line.
+    let asked: Vec<&str> = i
+        .object_attributes
+        .iter()
+        .flat_map(|a| a.as_str().split(','))
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    let wanted = |a: &str| asked.contains(&a);
+    if asked.is_empty() {
         return Err(s3_error!(
             InvalidArgument,
             "x-amz-object-attributes must name at least one attribute"
