@@ -1468,3 +1468,29 @@ storage_test!(checksums_and_part_sizes_survive_rebuild, |srv| async move {
         &p2[..]
     );
 });
+
+storage_test!(concurrent_completes_answer_alike, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "mpcc").await;
+    let p1 = pattern(PART, 91);
+    let p2 = pattern(10, 92);
+    let id = create(&c, "mpcc", "k").await;
+    let e1 = upload_part(&c, "mpcc", "k", &id, 1, &p1).await;
+    let e2 = upload_part(&c, "mpcc", "k", &id, 2, &p2).await;
+    let parts = [(1, e1.as_str()), (2, e2.as_str())];
+    // Whichever commits first, both (a Complete and its retry racing it) answer 200 alike.
+    let (a, b) = tokio::join!(
+        complete(&c, "mpcc", "k", &id, &parts),
+        complete(&c, "mpcc", "k", &id, &parts)
+    );
+    let want = multipart_etag(&[&p1, &p2]);
+    assert_eq!(a.expect("first").e_tag(), Some(want.as_str()));
+    assert_eq!(b.expect("second").e_tag(), Some(want.as_str()));
+    assert_object(&srv, "mpcc", "k", &[p1.as_slice(), &p2].concat()).await;
+    assert_eq!(
+        srv.objects_on_disk("mpcc").len(),
+        1,
+        "the loser's file is removed"
+    );
+    srv.assert_no_temp_files("mpcc");
+});

@@ -431,7 +431,7 @@ pub(crate) async fn complete(
         .map_err(errors::backend)?;
     let (if_match, if_none_match) = (i.if_match.clone(), i.if_none_match.clone());
     let parts_count = i64::try_from(chosen.len()).unwrap_or_default();
-    let rec = gw
+    let committed = gw
         .commit(
             prepared,
             staged,
@@ -450,7 +450,24 @@ pub(crate) async fn complete(
                 )
             },
         )
-        .await?;
+        .await;
+    let rec = match committed {
+        Ok(rec) => rec,
+        Err(e) => {
+            // A concurrent Complete of the same upload won (its object is now the current
+            // one, which fails this one's checks): answer as it did.
+            if gw
+                .store
+                .completed_upload(&u.upload_id)
+                .await
+                .map_err(errors::meta)?
+                .is_some()
+            {
+                return completed_before(gw, &access, i).await;
+            }
+            return Err(e);
+        }
+    };
     if let Err(e) = gw.fs.remove_upload(&u.bucket, &u.upload_id).await {
         tracing::warn!(upload_id = %u.upload_id, error = %e, "cannot remove completed upload's parts");
     }
