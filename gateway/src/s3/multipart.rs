@@ -322,6 +322,31 @@ pub(crate) async fn complete(
         Some(_) => return Err(no_such_upload()),
         None => return completed_before(gw, &access, i).await,
     };
+    match assemble_and_commit(gw, &access, i, u).await {
+        Ok(out) => Ok(out),
+        Err(e) => {
+            // A concurrent Complete of the same upload won (it removed the parts, and its
+            // object fails this one's checks): answer as it did.
+            if gw
+                .store
+                .completed_upload(&i.upload_id)
+                .await
+                .map_err(errors::meta)?
+                .is_some()
+            {
+                return completed_before(gw, &access, i).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn assemble_and_commit(
+    gw: &Gateway,
+    access: &Access,
+    i: &CompleteMultipartUploadInput,
+    u: Upload,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let requested = i
         .multipart_upload
         .as_ref()
@@ -431,7 +456,7 @@ pub(crate) async fn complete(
         .map_err(errors::backend)?;
     let (if_match, if_none_match) = (i.if_match.clone(), i.if_none_match.clone());
     let parts_count = i64::try_from(chosen.len()).unwrap_or_default();
-    let committed = gw
+    let rec = gw
         .commit(
             prepared,
             staged,
@@ -450,24 +475,7 @@ pub(crate) async fn complete(
                 )
             },
         )
-        .await;
-    let rec = match committed {
-        Ok(rec) => rec,
-        Err(e) => {
-            // A concurrent Complete of the same upload won (its object is now the current
-            // one, which fails this one's checks): answer as it did.
-            if gw
-                .store
-                .completed_upload(&u.upload_id)
-                .await
-                .map_err(errors::meta)?
-                .is_some()
-            {
-                return completed_before(gw, &access, i).await;
-            }
-            return Err(e);
-        }
-    };
+        .await?;
     if let Err(e) = gw.fs.remove_upload(&u.bucket, &u.upload_id).await {
         tracing::warn!(upload_id = %u.upload_id, error = %e, "cannot remove completed upload's parts");
     }
@@ -563,16 +571,29 @@ fn object_checksum(
     let Some(alg) = upload_algorithm(u) else {
         return Ok(out);
     };
-    let missing = || s3_error!(InternalError, "a part's checksum is missing");
-    let values = parts
+    let declared = match alg {
+        Alg::Crc32 => i.checksum_crc32.as_deref(),
+        Alg::Crc32c => i.checksum_crc32c.as_deref(),
+        Alg::Crc64Nvme => i.checksum_crc64nvme.as_deref(),
+        Alg::Sha1 => i.checksum_sha1.as_deref(),
+        Alg::Sha256 => i.checksum_sha256.as_deref(),
+    };
+    let Some(values) = parts
         .iter()
-        .map(|p| {
-            p.checksums
-                .get(alg.name())
-                .map(String::as_str)
-                .ok_or_else(missing)
-        })
-        .collect::<S3Result<Vec<_>>>()?;
+        .map(|p| p.checksums.get(alg.name()).map(String::as_str))
+        .collect::<Option<Vec<_>>>()
+    else {
+        // Parts stored before per-part checksums were kept: the object gets none, and a
+        // declared one cannot be checked.
+        if declared.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "some parts of this upload were stored without a {} checksum; the object's checksum cannot be verified",
+                alg.name()
+            ));
+        }
+        return Ok(out);
+    };
     let value = if u.checksum_type.as_deref() == Some(ChecksumType::FULL_OBJECT) {
         let sized: Vec<(&str, u64)> = values
             .iter()
@@ -584,13 +605,6 @@ fn object_checksum(
         composite_checksum(alg, &values)
     }
     .ok_or_else(|| s3_error!(InternalError, "a part's stored checksum is malformed"))?;
-    let declared = match alg {
-        Alg::Crc32 => i.checksum_crc32.as_deref(),
-        Alg::Crc32c => i.checksum_crc32c.as_deref(),
-        Alg::Crc64Nvme => i.checksum_crc64nvme.as_deref(),
-        Alg::Sha1 => i.checksum_sha1.as_deref(),
-        Alg::Sha256 => i.checksum_sha256.as_deref(),
-    };
     // Clients send a COMPOSITE value with or without its "-N".
     let bare = value.split('-').next().unwrap_or_default();
     if let Some(d) = declared.map(str::trim)
