@@ -1214,9 +1214,23 @@ storage_test!(multipart_checksum_errors, |srv| async move {
             .await,
     )
     .assert(400, "BadDigest");
+    // A size or checksum type other than the upload's.
+    sdk_err(complete_with(good.clone()).mpu_object_size(1).send().await)
+        .assert(400, "InvalidRequest");
+    sdk_err(
+        complete_with(good.clone())
+            .checksum_type(ChecksumType::FullObject)
+            .send()
+            .await,
+    )
+    .assert(400, "InvalidRequest");
     // Nothing changed: the old object is there, the upload can still complete.
     assert_object(&srv, "mpe", "k", b"original").await;
-    let done = complete_with(good).send().await.expect("complete");
+    let done = complete_with(good)
+        .mpu_object_size(PART as i64)
+        .send()
+        .await
+        .expect("complete");
     assert_eq!(
         done.checksum_crc32(),
         Some(composite(&Alg::Crc32, &[&p1]).as_str())

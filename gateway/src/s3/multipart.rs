@@ -425,6 +425,25 @@ async fn assemble_and_commit(
         name: u.owner_name.clone(),
         role: None,
     };
+    let total: i64 = chosen.iter().map(|p| p.size).sum();
+    if let Some(expected) = i.mpu_object_size
+        && expected != total
+    {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The provided MpuObjectSize {expected} does not match the size of the parts, {total} bytes."
+        ));
+    }
+    if let Some(t) = &i.checksum_type
+        && Some(t.as_str()) != u.checksum_type.as_deref()
+    {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The upload was created with checksum type {}, not {}.",
+            u.checksum_type.as_deref().unwrap_or("none"),
+            t.as_str()
+        ));
+    }
     let checksums = object_checksum(&u, i, &chosen)?;
     let mut prepared = gw.prepare(
         NewObject {
