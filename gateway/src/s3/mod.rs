@@ -9,6 +9,7 @@ mod copy;
 mod errors;
 mod list;
 mod multipart;
+mod multipart_checksum;
 mod object;
 mod policy;
 mod record;
