@@ -332,12 +332,14 @@ storage_test!(attributes_and_access, |srv| async move {
         .await
         .expect("request");
     assert_eq!(r.status().as_u16(), 401);
-    api_error(
-        &api.post("/api/v1/storage-elements", json!({"name": "Bad_Name"}))
-            .await,
-        400,
-        "bad_request",
-    );
+    for bad in ["Bad_Name", "dot.-dash", "dash-.dot"] {
+        api_error(
+            &api.post("/api/v1/storage-elements", json!({"name": bad}))
+                .await,
+            400,
+            "bad_request",
+        );
+    }
     api_error(
         &api.post(
             "/api/v1/storage-elements",

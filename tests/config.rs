@@ -27,6 +27,15 @@ async fn location(c: &aws_sdk_s3::Client, bucket: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A client that signs for `region`: the endpoint refuses any other credential scope.
+fn client_in(srv: &Server, region: &str) -> aws_sdk_s3::Client {
+    let conf = srv
+        .client_config("FILEADMIN", "file-secret-file-secret")
+        .region(aws_sdk_s3::config::Region::new(region.to_owned()))
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 fn write_config(dir: &std::path::Path, body: &str) -> String {
     let path = dir.join("artstore.toml");
     std::fs::write(&path, body).expect("write config");
@@ -48,7 +57,10 @@ async fn config_file_applies_and_flags_and_env_override_it() {
         .arg(cfg.clone())
         .start(Db::Sqlite)
         .await;
-    let c = from_file.client_with("FILEADMIN", "file-secret-file-secret");
+    // A request signed for another region is refused, naming the right one.
+    let wrong = from_file.client_with("FILEADMIN", "file-secret-file-secret");
+    sdk_err(wrong.list_buckets().send().await).assert(400, "AuthorizationHeaderMalformed");
+    let c = client_in(&from_file, "eu-central-1");
     assert_eq!(location(&c, "cfg-file").await, "eu-central-1");
 
     // An env var beats the file, and a flag beats both.
@@ -59,7 +71,7 @@ async fn config_file_applies_and_flags_and_env_override_it() {
         .env("ARTSTORE_REGION", "ap-south-1")
         .start(Db::Sqlite)
         .await;
-    let c = env_over.client_with("FILEADMIN", "file-secret-file-secret");
+    let c = client_in(&env_over, "ap-south-1");
     assert_eq!(location(&c, "cfg-env").await, "ap-south-1");
 
     let flag_over = Server::builder()
@@ -71,7 +83,7 @@ async fn config_file_applies_and_flags_and_env_override_it() {
         .arg("sa-east-1")
         .start(Db::Sqlite)
         .await;
-    let c = flag_over.client_with("FILEADMIN", "file-secret-file-secret");
+    let c = client_in(&flag_over, "sa-east-1");
     assert_eq!(location(&c, "cfg-flag").await, "sa-east-1");
 }
 

@@ -167,6 +167,10 @@ storage_test!(invalid_bucket_names, |srv| async move {
         "192.168.1.10",
         "double..dot",
         "xn--punycode",
+        "dot.-dash",
+        "dash-.dot",
+        "sthree-reserved",
+        "alias-s3alias",
     ];
     for b in bad {
         let f = sdk_err(c.create_bucket().bucket(b).send().await);
@@ -325,4 +329,52 @@ storage_test!(buckets_survive_restart, |srv| async move {
         .await
         .expect("bucket survives restart");
     sdk_err(c.head_bucket().bucket("gone").send().await).assert(404, "");
+});
+
+// ListBuckets pages with `max-buckets` and `continuation-token`, filtered by `prefix`
+// (issue 8, item 5).
+storage_test!(list_buckets_pages, |srv| async move {
+    let c = srv.client();
+    let want = ["pg-a", "pg-b", "pg-c", "pg-d", "pg-e"];
+    for b in want.iter().chain(&["other-x"]) {
+        create_bucket(&c, b).await;
+    }
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let out = c
+            .list_buckets()
+            .prefix("pg-")
+            .max_buckets(2)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .expect("list_buckets page");
+        pages += 1;
+        assert!(out.buckets().len() <= 2, "page of {}", out.buckets().len());
+        assert_eq!(out.prefix(), Some("pg-"));
+        names.extend(
+            out.buckets()
+                .iter()
+                .filter_map(|b| b.name().map(String::from)),
+        );
+        token = out.continuation_token().map(String::from);
+        if token.is_none() || pages > 5 {
+            break;
+        }
+    }
+    assert_eq!(names, want);
+    assert_eq!(pages, 3);
+    // Without parameters: everything in one page, no token.
+    let all = c.list_buckets().send().await.unwrap();
+    assert!(all.continuation_token().is_none());
+    assert_eq!(all.buckets().len(), 6);
+    for bad in ["0", "10001", "many"] {
+        srv.raw(Method::GET, "/")
+            .query("max-buckets", bad)
+            .send()
+            .await
+            .assert_error(400, "InvalidArgument");
+    }
 });

@@ -2,7 +2,10 @@
 
 mod common;
 use common::*;
-use s3::types::{CompletedMultipartUpload, CompletedPart};
+use s3::types::{
+    ChecksumAlgorithm as Alg, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
+    ObjectAttributes,
+};
 
 const MIB: usize = 1024 * 1024;
 const PART: usize = 5 * MIB;
@@ -806,4 +809,705 @@ storage_test!(completed_multipart_survives_kill9, |srv| async move {
         ["pending"]
     );
     srv.assert_no_temp_files("mpdur");
+});
+
+// --- Retries and the newer S3 surface (issue 8, item 5) --------------------------------
+
+/// The value of `alg` an SDK output (or part) carries.
+macro_rules! sum_of {
+    ($o:expr, $alg:expr) => {
+        match $alg {
+            Alg::Crc32 => $o.checksum_crc32(),
+            Alg::Crc32C => $o.checksum_crc32_c(),
+            Alg::Crc64Nvme => $o.checksum_crc64_nvme(),
+            Alg::Sha1 => $o.checksum_sha1(),
+            Alg::Sha256 => $o.checksum_sha256(),
+            _ => None,
+        }
+    };
+}
+
+fn checksum_b64(alg: &Alg, data: &[u8]) -> String {
+    match alg {
+        Alg::Crc32 => crc32_b64(data),
+        Alg::Crc32C => crc32c_b64(data),
+        Alg::Crc64Nvme => crc64nvme_b64(data),
+        Alg::Sha1 => sha1_b64(data),
+        Alg::Sha256 => sha256_b64(data),
+        other => panic!("no test vector for {other:?}"),
+    }
+}
+
+/// AWS's COMPOSITE value: the checksum of the concatenated raw part checksums, "-N".
+fn composite(alg: &Alg, parts: &[&[u8]]) -> String {
+    use base64::Engine;
+    let mut raw = Vec::new();
+    for p in parts {
+        raw.extend(
+            base64::engine::general_purpose::STANDARD
+                .decode(checksum_b64(alg, p))
+                .unwrap(),
+        );
+    }
+    format!("{}-{}", checksum_b64(alg, &raw), parts.len())
+}
+
+fn with_checksum(
+    b: s3::types::builders::CompletedPartBuilder,
+    alg: &Alg,
+    v: &str,
+) -> s3::types::builders::CompletedPartBuilder {
+    match alg {
+        Alg::Crc32 => b.checksum_crc32(v),
+        Alg::Crc32C => b.checksum_crc32_c(v),
+        Alg::Crc64Nvme => b.checksum_crc64_nvme(v),
+        Alg::Sha1 => b.checksum_sha1(v),
+        Alg::Sha256 => b.checksum_sha256(v),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Creates an upload with `alg` (and `kind`, if given) and uploads `parts` with the SDK
+/// computing each part's checksum; returns the id and the Complete body's parts.
+async fn checksummed_upload(
+    c: &s3::Client,
+    b: &str,
+    k: &str,
+    alg: &Alg,
+    kind: Option<ChecksumType>,
+    parts: &[&[u8]],
+) -> (String, Vec<CompletedPart>) {
+    let out = c
+        .create_multipart_upload()
+        .bucket(b)
+        .key(k)
+        .checksum_algorithm(alg.clone())
+        .set_checksum_type(kind.clone())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create {alg:?} {kind:?}: {e:?}"));
+    assert_eq!(out.checksum_algorithm(), Some(alg));
+    if let Some(k) = &kind {
+        assert_eq!(out.checksum_type(), Some(k));
+    }
+    let id = out.upload_id().unwrap().to_string();
+    let mut done = Vec::new();
+    for (at, data) in parts.iter().enumerate() {
+        let n = i32::try_from(at + 1).unwrap();
+        let p = c
+            .upload_part()
+            .bucket(b)
+            .key(k)
+            .upload_id(&id)
+            .part_number(n)
+            .checksum_algorithm(alg.clone())
+            .body(ByteStream::from(data.to_vec()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("upload_part {n} {alg:?}: {e:?}"));
+        let sum = checksum_b64(alg, data);
+        assert_eq!(sum_of!(p, alg), Some(sum.as_str()), "part {n} checksum");
+        done.push(
+            with_checksum(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .e_tag(p.e_tag().unwrap()),
+                alg,
+                &sum,
+            )
+            .build(),
+        );
+    }
+    (id, done)
+}
+
+/// HEAD and GET with x-amz-checksum-mode, GetObjectAttributes and attr.json all carry
+/// `want` of type `kind`.
+async fn assert_checksum(
+    srv: &Server,
+    b: &str,
+    k: &str,
+    alg: &Alg,
+    want: &str,
+    kind: ChecksumType,
+    whole: &[u8],
+) {
+    let c = srv.client();
+    let h = c
+        .head_object()
+        .bucket(b)
+        .key(k)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sum_of!(h, alg), Some(want), "HEAD {k}");
+    assert_eq!(h.checksum_type(), Some(&kind), "HEAD {k}");
+    // The SDK validates FULL_OBJECT values against the body it reads.
+    let g = c
+        .get_object()
+        .bucket(b)
+        .key(k)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sum_of!(g, alg), Some(want), "GET {k}");
+    assert_eq!(g.checksum_type(), Some(&kind));
+    assert_eq!(g.body.collect().await.unwrap().into_bytes().as_ref(), whole);
+    let a = c
+        .get_object_attributes()
+        .bucket(b)
+        .key(k)
+        .object_attributes(ObjectAttributes::Checksum)
+        .send()
+        .await
+        .unwrap();
+    let sum = a.checksum().expect("Checksum attribute");
+    assert_eq!(sum_of!(sum, alg), Some(want), "GetObjectAttributes {k}");
+    assert_eq!(sum.checksum_type(), Some(&kind));
+    let o = srv.object_on_disk(b, k).unwrap();
+    let name = alg.as_str().to_ascii_lowercase();
+    assert_eq!(
+        o.json["checksums"][name.as_str()].as_str(),
+        Some(want),
+        "attr.json keeps the checksum so a rebuild does: {:#}",
+        o.json
+    );
+}
+
+storage_test!(retried_complete_answers_as_the_first, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "mpr").await;
+    let (p1, p2) = (pattern(PART, 21), pattern(100, 22));
+    let id = create(&c, "mpr", "k").await;
+    let e1 = upload_part(&c, "mpr", "k", &id, 1, &p1).await;
+    let e2 = upload_part(&c, "mpr", "k", &id, 2, &p2).await;
+    let parts = [(1, e1.as_str()), (2, e2.as_str())];
+    let first = complete(&c, "mpr", "k", &id, &parts)
+        .await
+        .expect("complete");
+    let want = multipart_etag(&[&p1, &p2]);
+    assert_eq!(first.e_tag(), Some(want.as_str()));
+    // A retry (the SDK timed out waiting for the first answer) gets the same answer.
+    let again = complete(&c, "mpr", "k", &id, &parts)
+        .await
+        .expect("retried complete");
+    assert_eq!(again.e_tag(), Some(want.as_str()));
+    assert_eq!(again.key(), Some("k"));
+    let whole = [p1.as_slice(), &p2].concat();
+    assert_object(&srv, "mpr", "k", &whole).await;
+    // The id names that upload of that key only.
+    create_bucket(&c, "mpr2").await;
+    sdk_err(complete(&c, "mpr", "other", &id, &parts).await).assert(404, "NoSuchUpload");
+    sdk_err(complete(&c, "mpr2", "k", &id, &parts).await).assert(404, "NoSuchUpload");
+    assert!(!exists(&c, "mpr", "other").await);
+    // Once the key holds another object, the upload's result is gone: NoSuchUpload.
+    put(&c, "mpr", "k", b"newer".to_vec()).await;
+    sdk_err(complete(&c, "mpr", "k", &id, &parts).await).assert(404, "NoSuchUpload");
+    assert_object(&srv, "mpr", "k", b"newer").await;
+    srv.assert_no_temp_files("mpr");
+});
+
+storage_test!(composite_checksums, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "mpc").await;
+    let (p1, p2) = (pattern(PART, 31), pattern(777, 32));
+    let whole = [p1.as_slice(), &p2].concat();
+    for alg in [Alg::Crc32, Alg::Crc32C, Alg::Sha1, Alg::Sha256] {
+        let key = format!("composite-{}", alg.as_str());
+        let (id, parts) = checksummed_upload(&c, "mpc", &key, &alg, None, &[&p1, &p2]).await;
+        let listed = c
+            .list_parts()
+            .bucket("mpc")
+            .key(&key)
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.checksum_algorithm(), Some(&alg));
+        let done = c
+            .complete_multipart_upload()
+            .bucket("mpc")
+            .key(&key)
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("complete {alg:?}: {e:?}"));
+        let want = composite(&alg, &[&p1, &p2]);
+        assert_eq!(sum_of!(done, &alg), Some(want.as_str()), "{alg:?}");
+        assert_eq!(done.checksum_type(), Some(&ChecksumType::Composite));
+        assert_checksum(
+            &srv,
+            "mpc",
+            &key,
+            &alg,
+            &want,
+            ChecksumType::Composite,
+            &whole,
+        )
+        .await;
+    }
+});
+
+storage_test!(full_object_checksums, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "mpf").await;
+    let (p1, p2, p3) = (pattern(PART, 41), pattern(PART, 42), pattern(4321, 43));
+    let whole = [p1.as_slice(), &p2, &p3].concat();
+    for alg in [Alg::Crc32, Alg::Crc32C, Alg::Crc64Nvme] {
+        let key = format!("full-{}", alg.as_str());
+        let (id, parts) = checksummed_upload(
+            &c,
+            "mpf",
+            &key,
+            &alg,
+            Some(ChecksumType::FullObject),
+            &[&p1, &p2, &p3],
+        )
+        .await;
+        let want = checksum_b64(&alg, &whole);
+        // The client may name the whole object's checksum; it is checked.
+        let mut req = c
+            .complete_multipart_upload()
+            .bucket("mpf")
+            .key(&key)
+            .upload_id(&id)
+            .checksum_type(ChecksumType::FullObject)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            );
+        req = match alg {
+            Alg::Crc32 => req.checksum_crc32(&want),
+            Alg::Crc32C => req.checksum_crc32_c(&want),
+            _ => req.checksum_crc64_nvme(&want),
+        };
+        let done = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("complete {alg:?}: {e:?}"));
+        assert_eq!(sum_of!(done, &alg), Some(want.as_str()), "{alg:?}");
+        assert_eq!(done.checksum_type(), Some(&ChecksumType::FullObject));
+        assert_checksum(
+            &srv,
+            "mpf",
+            &key,
+            &alg,
+            &want,
+            ChecksumType::FullObject,
+            &whole,
+        )
+        .await;
+    }
+    // CRC64NVME uploads are FULL_OBJECT by default.
+    let (id, parts) = checksummed_upload(&c, "mpf", "dflt", &Alg::Crc64Nvme, None, &[&p3]).await;
+    let done = c
+        .complete_multipart_upload()
+        .bucket("mpf")
+        .key("dflt")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.checksum_type(), Some(&ChecksumType::FullObject));
+    assert_eq!(
+        done.checksum_crc64_nvme(),
+        Some(crc64nvme_b64(&p3).as_str())
+    );
+});
+
+storage_test!(multipart_checksum_errors, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "mpe").await;
+    put(&c, "mpe", "k", b"original".to_vec()).await;
+    // Combinations AWS does not define.
+    for (alg, kind) in [
+        (Alg::Sha256, ChecksumType::FullObject),
+        (Alg::Sha1, ChecksumType::FullObject),
+        (Alg::Crc64Nvme, ChecksumType::Composite),
+    ] {
+        sdk_err(
+            c.create_multipart_upload()
+                .bucket("mpe")
+                .key("k")
+                .checksum_algorithm(alg)
+                .checksum_type(kind)
+                .send()
+                .await,
+        )
+        .assert(400, "InvalidRequest");
+    }
+    let p1 = pattern(PART, 51);
+    let (id, good) = checksummed_upload(&c, "mpe", "k", &Alg::Crc32, None, &[&p1]).await;
+    // A part whose data does not match its declared checksum is refused and not kept.
+    srv.raw(Method::PUT, "/mpe/k")
+        .query("uploadId", &id)
+        .query("partNumber", "2")
+        .header("x-amz-checksum-crc32", &crc32_b64(b"something else"))
+        .body(b"tail".to_vec())
+        .send()
+        .await
+        .assert_error(400, "BadDigest");
+    // A part checksummed with another algorithm than the upload's.
+    srv.raw(Method::PUT, "/mpe/k")
+        .query("uploadId", &id)
+        .query("partNumber", "2")
+        .header("x-amz-checksum-crc32c", &crc32c_b64(b"tail"))
+        .body(b"tail".to_vec())
+        .send()
+        .await
+        .assert_error(400, "InvalidRequest");
+    let listed = c
+        .list_parts()
+        .bucket("mpe")
+        .key("k")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.parts().len(), 1, "refused parts must not be kept");
+
+    let complete_with = |parts: Vec<CompletedPart>| {
+        c.complete_multipart_upload()
+            .bucket("mpe")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+    };
+    // A part checksum in the Complete body that is not the stored one.
+    let wrong = with_checksum(
+        CompletedPart::builder()
+            .part_number(1)
+            .e_tag(good[0].e_tag().unwrap()),
+        &Alg::Crc32,
+        &crc32_b64(b"not the part"),
+    )
+    .build();
+    sdk_err(complete_with(vec![wrong]).send().await).assert(400, "InvalidPart");
+    // COMPOSITE needs every part's checksum.
+    let bare = CompletedPart::builder()
+        .part_number(1)
+        .e_tag(good[0].e_tag().unwrap())
+        .build();
+    sdk_err(complete_with(vec![bare]).send().await).assert(400, "InvalidRequest");
+    // A whole-object checksum that does not match.
+    sdk_err(
+        complete_with(good.clone())
+            .checksum_crc32(crc32_b64(b"not the object"))
+            .send()
+            .await,
+    )
+    .assert(400, "BadDigest");
+    // A size or checksum type other than the upload's.
+    sdk_err(complete_with(good.clone()).mpu_object_size(1).send().await)
+        .assert(400, "InvalidRequest");
+    sdk_err(
+        complete_with(good.clone())
+            .checksum_type(ChecksumType::FullObject)
+            .send()
+            .await,
+    )
+    .assert(400, "InvalidRequest");
+    // Nothing changed: the old object is there, the upload can still complete.
+    assert_object(&srv, "mpe", "k", b"original").await;
+    let done = complete_with(good)
+        .mpu_object_size(PART as i64)
+        .send()
+        .await
+        .expect("complete");
+    assert_eq!(
+        done.checksum_crc32(),
+        Some(composite(&Alg::Crc32, &[&p1]).as_str())
+    );
+    assert_object(&srv, "mpe", "k", &p1).await;
+    srv.assert_no_temp_files("mpe");
+});
+
+storage_test!(part_numbers_and_object_attributes, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "mpn").await;
+    let (p1, p2, p3) = (pattern(PART, 61), pattern(PART, 62), pattern(999, 63));
+    let id = create(&c, "mpn", "m").await;
+    let mut parts = Vec::new();
+    for (n, p) in [(1, &p1), (2, &p2), (3, &p3)] {
+        parts.push(upload_part(&c, "mpn", "m", &id, n, p).await);
+    }
+    let refs: Vec<(i32, &str)> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i as i32 + 1, e.as_str()))
+        .collect();
+    complete(&c, "mpn", "m", &id, &refs)
+        .await
+        .expect("complete");
+    let total = (2 * PART + 999) as i64;
+
+    // GET and HEAD by part number read exactly that part.
+    for (n, data, start) in [(1, &p1, 0), (2, &p2, PART), (3, &p3, 2 * PART)] {
+        let g = c
+            .get_object()
+            .bucket("mpn")
+            .key("m")
+            .part_number(n)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(g.parts_count(), Some(3));
+        let range = format!("bytes {}-{}/{}", start, start + data.len() - 1, total);
+        assert_eq!(g.content_range(), Some(range.as_str()));
+        assert_eq!(g.content_length(), Some(data.len() as i64));
+        assert_eq!(
+            g.body.collect().await.unwrap().into_bytes().as_ref(),
+            &data[..]
+        );
+        let h = c
+            .head_object()
+            .bucket("mpn")
+            .key("m")
+            .part_number(n)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(h.content_length(), Some(data.len() as i64));
+        assert_eq!(h.parts_count(), Some(3));
+    }
+    sdk_err(
+        c.get_object()
+            .bucket("mpn")
+            .key("m")
+            .part_number(4)
+            .send()
+            .await,
+    )
+    .assert(416, "InvalidPartNumber");
+    srv.raw(Method::GET, "/mpn/m")
+        .query("partNumber", "1")
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .assert_error(400, "InvalidRequest");
+
+    // GetObjectAttributes: every attribute, parts paginated.
+    let a = c
+        .get_object_attributes()
+        .bucket("mpn")
+        .key("m")
+        .object_attributes(ObjectAttributes::Etag)
+        .object_attributes(ObjectAttributes::ObjectParts)
+        .object_attributes(ObjectAttributes::ObjectSize)
+        .object_attributes(ObjectAttributes::StorageClass)
+        .max_parts(2)
+        .send()
+        .await
+        .expect("get_object_attributes");
+    let etag = multipart_etag(&[&p1, &p2, &p3]);
+    assert_eq!(
+        a.e_tag().map(|e| e.trim_matches('"')),
+        Some(etag.trim_matches('"'))
+    );
+    assert_eq!(a.object_size(), Some(total));
+    assert_eq!(a.storage_class().map(|s| s.as_str()), Some("STANDARD"));
+    let op = a.object_parts().expect("ObjectParts");
+    assert_eq!(op.total_parts_count(), Some(3));
+    assert_eq!(op.is_truncated(), Some(true));
+    let got: Vec<(Option<i32>, Option<i64>)> = op
+        .parts()
+        .iter()
+        .map(|p| (p.part_number(), p.size()))
+        .collect();
+    assert_eq!(
+        got,
+        [(Some(1), Some(PART as i64)), (Some(2), Some(PART as i64))]
+    );
+    let next = op.next_part_number_marker().expect("NextPartNumberMarker");
+    let a = c
+        .get_object_attributes()
+        .bucket("mpn")
+        .key("m")
+        .object_attributes(ObjectAttributes::ObjectParts)
+        .part_number_marker(next)
+        .send()
+        .await
+        .unwrap();
+    let op = a.object_parts().unwrap();
+    assert_eq!(op.is_truncated(), Some(false));
+    let got: Vec<(Option<i32>, Option<i64>)> = op
+        .parts()
+        .iter()
+        .map(|p| (p.part_number(), p.size()))
+        .collect();
+    assert_eq!(got, [(Some(3), Some(999))]);
+    assert!(a.e_tag().is_none(), "only the attributes asked for");
+
+    // The part sizes live in attr.json too, so a rebuild keeps them.
+    let o = srv.object_on_disk("mpn", "m").unwrap();
+    assert_eq!(
+        o.json["part_sizes"],
+        serde_json::json!([[PART, 2], [999, 1]]),
+        "{:#}",
+        o.json
+    );
+
+    // A single-part object is its own part 1, and has no ObjectParts.
+    put(&c, "mpn", "single", b"0123456789".to_vec()).await;
+    let g = c
+        .get_object()
+        .bucket("mpn")
+        .key("single")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        g.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"0123456789"
+    );
+    sdk_err(
+        c.head_object()
+            .bucket("mpn")
+            .key("single")
+            .part_number(2)
+            .send()
+            .await,
+    )
+    .assert(416, "");
+    let a = c
+        .get_object_attributes()
+        .bucket("mpn")
+        .key("single")
+        .object_attributes(ObjectAttributes::ObjectParts)
+        .object_attributes(ObjectAttributes::ObjectSize)
+        .send()
+        .await
+        .unwrap();
+    assert!(a.object_parts().is_none());
+    assert_eq!(a.object_size(), Some(10));
+    sdk_err(
+        c.get_object_attributes()
+            .bucket("mpn")
+            .key("missing")
+            .object_attributes(ObjectAttributes::ObjectSize)
+            .send()
+            .await,
+    )
+    .assert(404, "NoSuchKey");
+});
+
+storage_test!(checksums_and_part_sizes_survive_rebuild, |srv| async move {
+    let mut srv = srv;
+    let c = srv.client();
+    create_bucket(&c, "mpx").await;
+    let (p1, p2) = (pattern(PART, 71), pattern(321, 72));
+    let whole = [p1.as_slice(), &p2].concat();
+    let (id, parts) = checksummed_upload(
+        &c,
+        "mpx",
+        "k",
+        &Alg::Crc32C,
+        Some(ChecksumType::FullObject),
+        &[&p1, &p2],
+    )
+    .await;
+    c.complete_multipart_upload()
+        .bucket("mpx")
+        .key("k")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("complete");
+
+    assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+    srv.delete_index().await;
+    // Only serve and migrate create an index; rebuild fills an empty one.
+    let (ok, _, err) = srv.cli(&["migrate"]);
+    assert!(ok, "migrate: {err}");
+    let (ok, report, err) = srv.index_cmd("rebuild");
+    assert!(ok, "rebuild failed: {err} {report}");
+    srv.restart().await;
+    let c = srv.client();
+    assert_checksum(
+        &srv,
+        "mpx",
+        "k",
+        &Alg::Crc32C,
+        &crc32c_b64(&whole),
+        ChecksumType::FullObject,
+        &whole,
+    )
+    .await;
+    let a = c
+        .get_object_attributes()
+        .bucket("mpx")
+        .key("k")
+        .object_attributes(ObjectAttributes::ObjectParts)
+        .send()
+        .await
+        .unwrap();
+    let sizes: Vec<Option<i64>> = a
+        .object_parts()
+        .expect("ObjectParts after a rebuild")
+        .parts()
+        .iter()
+        .map(|p| p.size())
+        .collect();
+    assert_eq!(sizes, [Some(PART as i64), Some(321)]);
+    let g = c
+        .get_object()
+        .bucket("mpx")
+        .key("k")
+        .part_number(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        g.body.collect().await.unwrap().into_bytes().as_ref(),
+        &p2[..]
+    );
+});
+
+storage_test!(concurrent_completes_answer_alike, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "mpcc").await;
+    let p1 = pattern(PART, 91);
+    let p2 = pattern(10, 92);
+    let id = create(&c, "mpcc", "k").await;
+    let e1 = upload_part(&c, "mpcc", "k", &id, 1, &p1).await;
+    let e2 = upload_part(&c, "mpcc", "k", &id, 2, &p2).await;
+    let parts = [(1, e1.as_str()), (2, e2.as_str())];
+    // Whichever commits first, both (a Complete and its retry racing it) answer 200 alike.
+    let (a, b) = tokio::join!(
+        complete(&c, "mpcc", "k", &id, &parts),
+        complete(&c, "mpcc", "k", &id, &parts)
+    );
+    let want = multipart_etag(&[&p1, &p2]);
+    assert_eq!(a.expect("first").e_tag(), Some(want.as_str()));
+    assert_eq!(b.expect("second").e_tag(), Some(want.as_str()));
+    assert_object(&srv, "mpcc", "k", &[p1.as_slice(), &p2].concat()).await;
+    assert_eq!(
+        srv.objects_on_disk("mpcc").len(),
+        1,
+        "the loser's file is removed"
+    );
+    srv.assert_no_temp_files("mpcc");
 });

@@ -1951,3 +1951,203 @@ storage_test!(concurrent_overwrites_are_atomic, |srv| async move {
     assert_eq!(list_keys(&c, "race").await, vec!["k"]);
     srv.assert_no_temp_files("race");
 });
+
+// Conditional DeleteObject and DeleteObjects entries (issue 8, item 5): every condition
+// must hold at the moment of the delete, or nothing is deleted.
+storage_test!(conditional_deletes, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "cdel").await;
+    let etag = put(&c, "cdel", "k", b"v1".to_vec()).await;
+    let modified = c
+        .head_object()
+        .bucket("cdel")
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .last_modified()
+        .cloned()
+        .unwrap();
+    let earlier = DateTime::from_secs(modified.secs() - 3600);
+    sdk_err(
+        c.delete_object()
+            .bucket("cdel")
+            .key("k")
+            .if_match("\"00000000000000000000000000000000\"")
+            .send()
+            .await,
+    )
+    .assert(412, "PreconditionFailed");
+    sdk_err(
+        c.delete_object()
+            .bucket("cdel")
+            .key("k")
+            .if_match_size(3)
+            .send()
+            .await,
+    )
+    .assert(412, "PreconditionFailed");
+    sdk_err(
+        c.delete_object()
+            .bucket("cdel")
+            .key("k")
+            .if_match(&etag)
+            .if_match_last_modified_time(earlier)
+            .send()
+            .await,
+    )
+    .assert(412, "PreconditionFailed");
+    assert_object(&srv, "cdel", "k", b"v1").await;
+    // A condition on a key that does not exist: NoSuchKey, nothing else happens.
+    sdk_err(
+        c.delete_object()
+            .bucket("cdel")
+            .key("absent")
+            .if_match("*")
+            .send()
+            .await,
+    )
+    .assert(404, "NoSuchKey");
+    // All of them holding: deleted.
+    c.delete_object()
+        .bucket("cdel")
+        .key("k")
+        .if_match(&etag)
+        .if_match_size(2)
+        .if_match_last_modified_time(modified)
+        .send()
+        .await
+        .expect("conditional delete that holds");
+    assert!(!exists(&c, "cdel", "k").await);
+    put(&c, "cdel", "star", b"x".to_vec()).await;
+    c.delete_object()
+        .bucket("cdel")
+        .key("star")
+        .if_match("*")
+        .send()
+        .await
+        .expect("If-Match: * on an existing key");
+    assert!(!exists(&c, "cdel", "star").await);
+
+    // DeleteObjects: each entry's ETag / Size / LastModifiedTime decides for that key.
+    let ea = put(&c, "cdel", "a", b"aa".to_vec()).await;
+    put(&c, "cdel", "b", b"bbb".to_vec()).await;
+    put(&c, "cdel", "c", b"c".to_vec()).await;
+    let entry = |k: &str| ObjectIdentifier::builder().key(k);
+    let out = c
+        .delete_objects()
+        .bucket("cdel")
+        .delete(
+            Delete::builder()
+                .objects(entry("a").e_tag(&ea).size(2).build().unwrap())
+                .objects(entry("b").size(99).build().unwrap())
+                .objects(
+                    entry("c")
+                        .e_tag("\"ffffffffffffffffffffffffffffffff\"")
+                        .build()
+                        .unwrap(),
+                )
+                .objects(entry("gone").e_tag(&ea).build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("delete_objects");
+    let deleted: Vec<&str> = out.deleted().iter().filter_map(|d| d.key()).collect();
+    assert_eq!(deleted, ["a"]);
+    let mut failed: Vec<(&str, &str)> = out
+        .errors()
+        .iter()
+        .map(|e| (e.key().unwrap(), e.code().unwrap()))
+        .collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        [
+            ("b", "PreconditionFailed"),
+            ("c", "PreconditionFailed"),
+            ("gone", "NoSuchKey")
+        ]
+    );
+    assert!(!exists(&c, "cdel", "a").await);
+    assert_object(&srv, "cdel", "b", b"bbb").await;
+    assert_object(&srv, "cdel", "c", b"c").await;
+});
+
+/// A signed UNSIGNED-PAYLOAD PUT whose body streams with `Transfer-Encoding: chunked` and no
+/// Content-Length.
+async fn put_chunked(
+    srv: &Server,
+    path: &str,
+    query: &[(&str, &str)],
+    data: &[u8],
+) -> reqwest::Response {
+    let mut raw = srv.raw(Method::PUT, path).unsigned_payload();
+    for (k, v) in query {
+        raw = raw.query(k, v);
+    }
+    let (url, headers) = raw.signed();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        data.chunks(100_000).map(|c| Ok(c.to_vec())).collect();
+    let mut req = srv
+        .http()
+        .put(url)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)));
+    for (k, v) in &headers {
+        req = req.header(k, v);
+    }
+    req.send().await.expect("chunked PUT")
+}
+
+// PutObject and UploadPart stream a chunked body of unknown length (issue 8, item 5).
+storage_test!(put_chunked_without_content_length, |srv| async move {
+    let c = srv.client();
+    create_bucket(&c, "chunky").await;
+    let data = pattern(3 * 1024 * 1024 + 17, 81);
+    let r = put_chunked(&srv, "/chunky/streamed", &[], &data).await;
+    let status = r.status().as_u16();
+    let etag = r
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(etag, Some(quoted(&md5_hex(&data))));
+    assert_object(&srv, "chunky", "streamed", &data).await;
+    srv.assert_no_temp_files("chunky");
+
+    // The same for a part of a multipart upload.
+    let id = c
+        .create_multipart_upload()
+        .bucket("chunky")
+        .key("mp")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let part = pattern(1000, 82);
+    let r = put_chunked(
+        &srv,
+        "/chunky/mp",
+        &[("partNumber", "1"), ("uploadId", &id)],
+        &part,
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let parts = c
+        .list_parts()
+        .bucket("chunky")
+        .key("mp")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts.parts().len(), 1);
+    assert_eq!(parts.parts()[0].size(), Some(1000));
+    assert_eq!(
+        parts.parts()[0].e_tag(),
+        Some(quoted(&md5_hex(&part)).as_str())
+    );
+});

@@ -583,11 +583,7 @@ pub fn check_grants(
 ) -> Result<Vec<(String, String)>, ApiError> {
     let mut grants: Vec<(String, String)> = Vec::new();
     for (bucket, access) in items {
-        let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
-        if !valid_bucket {
+        if !artstore_metadata::is_valid_bucket_name(&bucket) {
             return Err(ApiError::bad_request(format!(
                 "'{bucket}' is not a valid bucket name"
             )));

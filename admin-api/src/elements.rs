@@ -78,19 +78,11 @@ fn parse_mode(s: &str) -> Result<Mode, ApiError> {
 
 /// S3 bucket naming rules (the element is reached as a bucket).
 pub fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-    let edges = name
-        .bytes()
-        .next()
-        .zip(name.bytes().last())
-        .is_some_and(|(a, z)| a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric());
-    if (3..=63).contains(&name.len()) && ok_chars && edges && !name.contains("..") {
+    if artstore_metadata::is_valid_bucket_name(name) {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(
-            "invalid element name '{name}': 3-63 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit"
+            "invalid element name '{name}': 3-63 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit, no '..', '.-' or '-.' (S3 bucket naming rules)"
         )))
     }
 }

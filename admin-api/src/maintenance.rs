@@ -107,6 +107,14 @@ pub fn record_from_attr(bucket: &str, data_rel: &str, a: &AttrJson) -> ObjectRec
         owner_id: a.created_by_id.clone(),
         owner_name: a.created_by_username.clone(),
         parts_count: a.parts_count.map(i64::from),
+        part_sizes: a
+            .part_sizes
+            .iter()
+            .map(|[size, count]| artstore_metadata::PartRun {
+                size: i64::try_from(*size).unwrap_or(i64::MAX),
+                count: i64::try_from(*count).unwrap_or(i64::MAX),
+            })
+            .collect(),
         created_ms: ms(&a.created_at),
         updated_ms: ms(&a.updated_at),
         restore: a.restore.as_ref().and_then(restore_from_attr),

@@ -57,6 +57,9 @@ pub struct AttrJson {
     pub checksums: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub parts_count: Option<u32>,
+    /// Part sizes of a multipart object as runs `[size, count]`, in part order.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub part_sizes: Vec<[u64; 2]>,
     /// The last RestoreObject of the object while its element is archived (`ar`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub restore: Option<RestoreAttr>,
@@ -290,6 +293,7 @@ fn migrate_v1(mut m: Map<String, Value>) -> AttrJson {
         tags: take_string_map(&mut m, &["tags"]),
         checksums: BTreeMap::new(),
         parts_count: None,
+        part_sizes: Vec::new(),
         restore: None,
     }
 }
@@ -326,6 +330,7 @@ mod tests {
             tags: BTreeMap::new(),
             checksums: BTreeMap::new(),
             parts_count: None,
+            part_sizes: Vec::new(),
             restore: None,
         }
     }

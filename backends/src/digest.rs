@@ -57,6 +57,64 @@ impl std::fmt::Display for ChecksumAlgorithm {
     }
 }
 
+impl ChecksumAlgorithm {
+    fn crc(self) -> Option<crc_fast::CrcAlgorithm> {
+        match self {
+            ChecksumAlgorithm::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+            ChecksumAlgorithm::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
+            ChecksumAlgorithm::Crc64Nvme => Some(crc_fast::CrcAlgorithm::Crc64Nvme),
+            ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => None,
+        }
+    }
+
+    /// Whether a multipart object may carry a FULL_OBJECT checksum of this algorithm (only
+    /// CRCs combine without re-reading the data).
+    pub fn supports_full_object(self) -> bool {
+        self.crc().is_some()
+    }
+
+    /// Whether a multipart object may carry a COMPOSITE checksum of this algorithm.
+    pub fn supports_composite(self) -> bool {
+        self != ChecksumAlgorithm::Crc64Nvme
+    }
+}
+
+/// S3's COMPOSITE multipart checksum: the algorithm over the concatenated raw part
+/// checksums, as base64 with `-N` appended. `None` if a part value is not valid base64.
+pub fn composite_checksum(alg: ChecksumAlgorithm, parts: &[&str]) -> Option<String> {
+    let mut h = Hasher::new(&[alg]);
+    for p in parts {
+        h.update(&BASE64.decode(p).ok()?);
+    }
+    let d = h.finalize();
+    Some(format!("{}-{}", d.checksum(alg)?, parts.len()))
+}
+
+/// S3's FULL_OBJECT multipart checksum: the CRC of the whole data, combined from the parts'
+/// CRCs and sizes (`(base64, bytes)` in part order). `None` for non-CRC algorithms or
+/// malformed part values.
+pub fn full_object_checksum(alg: ChecksumAlgorithm, parts: &[(&str, u64)]) -> Option<String> {
+    let crc = alg.crc()?;
+    let mut acc: Option<u64> = None;
+    for (value, len) in parts {
+        let raw = BASE64.decode(value).ok()?;
+        let v = match raw.len() {
+            4 => u64::from(u32::from_be_bytes(raw.try_into().ok()?)),
+            8 => u64::from_be_bytes(raw.try_into().ok()?),
+            _ => return None,
+        };
+        acc = Some(match acc {
+            None => v,
+            Some(a) => crc_fast::checksum_combine(crc, a, v, *len),
+        });
+    }
+    let total = acc.unwrap_or_else(|| crc_fast::checksum(crc, b""));
+    Some(match alg {
+        ChecksumAlgorithm::Crc64Nvme => BASE64.encode(total.to_be_bytes()),
+        _ => BASE64.encode((total as u32).to_be_bytes()),
+    })
+}
+
 /// Result of hashing a whole body.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Digests {
@@ -286,6 +344,38 @@ mod tests {
         assert_eq!(
             d.checksums_by_name().keys().collect::<Vec<_>>(),
             ["crc64nvme"]
+        );
+    }
+
+    #[test]
+    fn multipart_checksums() {
+        let a = vec![7u8; 1000];
+        let b = vec![9u8; 333];
+        let whole: Vec<u8> = a.iter().chain(&b).copied().collect();
+        for alg in [
+            ChecksumAlgorithm::Crc32,
+            ChecksumAlgorithm::Crc32c,
+            ChecksumAlgorithm::Crc64Nvme,
+        ] {
+            let (pa, pb, w) = (hash(&a, &[alg]), hash(&b, &[alg]), hash(&whole, &[alg]));
+            let parts = [
+                (pa.checksum(alg).unwrap(), 1000),
+                (pb.checksum(alg).unwrap(), 333),
+            ];
+            assert_eq!(
+                full_object_checksum(alg, &parts).as_deref(),
+                w.checksum(alg)
+            );
+        }
+        assert_eq!(full_object_checksum(ChecksumAlgorithm::Sha256, &[]), None);
+        // COMPOSITE: the hash of the raw part hashes, then "-N".
+        let alg = ChecksumAlgorithm::Sha256;
+        let (pa, pb) = (hash(&a, &[alg]), hash(&b, &[alg]));
+        let raw: Vec<u8> = pa.sha256.iter().chain(&pb.sha256).copied().collect();
+        let expected = format!("{}-2", hash(&raw, &[]).sha256_base64());
+        assert_eq!(
+            composite_checksum(alg, &[pa.checksum(alg).unwrap(), pb.checksum(alg).unwrap()]),
+            Some(expected)
         );
     }
 

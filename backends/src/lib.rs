@@ -10,7 +10,7 @@ pub use attr::{
     AttrJson, HttpHeaders, MAX_ATTR_BYTES, MAX_USER_METADATA_BYTES, SCHEMA_VERSION,
     format_timestamp, format_timestamp_ms, user_metadata_size,
 };
-pub use digest::{ChecksumAlgorithm, Digests, Hasher};
+pub use digest::{ChecksumAlgorithm, Digests, Hasher, composite_checksum, full_object_checksum};
 pub use error::BackendError;
 pub use local::{LocalFs, ObjectStream, Staged};
 pub use naming::{MAX_FILE_NAME_BYTES, StorageName, sanitize, storage_name};

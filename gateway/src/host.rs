@@ -1,5 +1,6 @@
-//! Virtual-hosted-style parsing. s3s 0.14's own parsers treat any unknown host (even
-//! `localhost:9000`) as a bucket name, so unknown hosts are path-style here.
+//! Virtual-hosted-style parsing, and the bucket-name rules every request path is held to.
+//! s3s 0.14's own parsers treat any unknown host (even `localhost:9000`) as a bucket name,
+//! so unknown hosts are path-style here.
 
 use s3s::S3Result;
 use s3s::host::{S3Host, VirtualHost};
@@ -40,6 +41,16 @@ impl S3Host for ArtHost {
             return Ok(VirtualHost::new(domain.as_str()).with_bucket(bucket));
         }
         Ok(VirtualHost::new(host))
+    }
+}
+
+/// Bucket names in request paths and hosts follow ArtStore's one rule set, so S3 refuses
+/// exactly the names the admin API refuses.
+pub struct BucketNames;
+
+impl s3s::validation::NameValidation for BucketNames {
+    fn validate_bucket_name(&self, name: &str) -> bool {
+        artstore_metadata::is_valid_bucket_name(name)
     }
 }
 

@@ -17,7 +17,7 @@ use crate::auth::{Access, Accounts, DbAuth};
 use crate::bearer::Bearer;
 use crate::bootstrap;
 use crate::config::Settings;
-use crate::host::ArtHost;
+use crate::host::{ArtHost, BucketNames};
 use crate::metrics::{self as s3_metrics, ReceivedBody, SentBody};
 use crate::s3::{BodyCheck, CheckedBody, Gateway};
 use artstore_admin::metrics::Metrics;
@@ -57,6 +57,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     builder.set_auth(DbAuth(accounts.clone()));
     builder.set_access(Access(accounts.clone()));
     builder.set_host(ArtHost::new(settings.s3_domain.as_deref()));
+    builder.set_validation(BucketNames);
     let s3 = builder.build();
 
     let s3_listener = TcpListener::bind(&settings.s3_addr)
@@ -210,7 +211,7 @@ async fn respond(
         Err(e) => Err(e),
     };
     let mut resp = match checked {
-        Ok(req) => front.svc.call(req).await?,
+        Ok(req) => front.svc.call(crate::s3::allow_unsized_body(req)).await?,
         Err(e) => e
             .to_http_response()
             .map_err(|e| s3s::HttpError::new(Box::new(e)))?,

@@ -24,6 +24,9 @@ pub enum MetaError {
         used: i64,
         needed: i64,
     },
+    /// A conditional write's expectation did not hold inside its transaction.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     #[error("corrupt index row: {0}")]
     Corrupt(String),
     #[error("secret encryption failed: {0}")]

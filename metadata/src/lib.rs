@@ -14,6 +14,7 @@ mod keys;
 mod list;
 mod model;
 mod multipart;
+mod names;
 mod objects;
 mod search;
 mod secret;
@@ -29,6 +30,7 @@ pub use error::MetaError;
 pub use keys::SigningKey;
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use model::*;
+pub use names::is_valid_bucket_name;
 pub use objects::{Checked, WriteView};
 pub use search::{
     AttrCond, AttrFilter, CursorError, DEFAULT_LIMIT, FACET_TOP, Facet, FacetField, FacetValue,

@@ -130,10 +130,90 @@ pub struct ObjectRecord {
     pub owner_id: String,
     pub owner_name: String,
     pub parts_count: Option<i64>,
+    /// Sizes of a multipart object's parts, run-length encoded; empty for single-part objects.
+    pub part_sizes: Vec<PartRun>,
     pub created_ms: i64,
     pub updated_ms: i64,
     /// The last RestoreObject of an archived object (cache of attr.json's `restore`).
     pub restore: Option<RestoreState>,
+}
+
+/// `count` consecutive parts of `size` bytes each. Uploads mostly use one part size, so a
+/// 10 000-part object takes two runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRun {
+    pub size: i64,
+    pub count: i64,
+}
+
+impl PartRun {
+    /// Run-length encodes part sizes in part order.
+    pub fn encode(sizes: impl IntoIterator<Item = i64>) -> Vec<PartRun> {
+        let mut runs: Vec<PartRun> = Vec::new();
+        for size in sizes {
+            match runs.last_mut() {
+                Some(r) if r.size == size => r.count += 1,
+                _ => runs.push(PartRun { size, count: 1 }),
+            }
+        }
+        runs
+    }
+
+    /// Byte offset and size of part `n` (1-based), if the object has it.
+    pub fn locate(runs: &[PartRun], n: i64) -> Option<(i64, i64)> {
+        let (mut first, mut offset) = (1i64, 0i64);
+        for r in runs {
+            if n < first + r.count {
+                return (n >= first).then(|| (offset + (n - first) * r.size, r.size));
+            }
+            first += r.count;
+            offset += r.count * r.size;
+        }
+        None
+    }
+
+    /// Every part's size, in order.
+    pub fn sizes(runs: &[PartRun]) -> impl Iterator<Item = i64> + '_ {
+        runs.iter()
+            .flat_map(|r| std::iter::repeat_n(r.size, usize::try_from(r.count).unwrap_or(0)))
+    }
+}
+
+/// What a conditional delete requires of the current object; every given value must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteIf {
+    /// Bare ETag, or `*` for "exists".
+    pub etag: Option<String>,
+    /// Last-Modified, in whole seconds since the epoch (the precision clients see).
+    pub modified_secs: Option<i64>,
+    pub size: Option<i64>,
+}
+
+impl DeleteIf {
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.modified_secs.is_none() && self.size.is_none()
+    }
+
+    pub fn holds(&self, rec: &ObjectRecord) -> bool {
+        self.etag
+            .as_deref()
+            .is_none_or(|e| e == "*" || e == rec.etag)
+            && self
+                .modified_secs
+                .is_none_or(|s| s == rec.updated_ms.div_euclid(1000))
+            && self.size.is_none_or(|s| s == rec.size)
+    }
+}
+
+/// A finished multipart upload, remembered for a day so that a retried Complete finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedUpload {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub file_id: String,
+    pub etag: String,
+    pub completed_ms: i64,
 }
 
 /// Where a restore of an archived object stands.
@@ -206,6 +286,8 @@ pub struct Upload {
     /// Tags given at CreateMultipartUpload, applied to the object at completion.
     pub tags: BTreeMap<String, String>,
     pub created_ms: i64,
+    /// `COMPOSITE` or `FULL_OBJECT` when `checksum_algorithm` is set.
+    pub checksum_type: Option<String>,
 }
 
 /// One uploaded part of a multipart upload.
@@ -308,6 +390,22 @@ pub struct NewAccount {
 
 pub(crate) fn map_to_json(m: &BTreeMap<String, String>) -> String {
     serde_json::to_string(m).unwrap_or_else(|_| "{}".to_owned())
+}
+
+pub(crate) fn runs_to_json(runs: &[PartRun]) -> Option<String> {
+    (!runs.is_empty()).then(|| {
+        let pairs: Vec<[i64; 2]> = runs.iter().map(|r| [r.size, r.count]).collect();
+        serde_json::to_string(&pairs).unwrap_or_default()
+    })
+}
+
+pub(crate) fn runs_from_json(s: Option<&str>) -> Result<Vec<PartRun>, crate::MetaError> {
+    let Some(s) = s else { return Ok(Vec::new()) };
+    let pairs: Vec<[i64; 2]> = serde_json::from_str(s).map_err(crate::MetaError::corrupt)?;
+    Ok(pairs
+        .into_iter()
+        .map(|[size, count]| PartRun { size, count })
+        .collect())
 }
 
 pub(crate) fn map_from_json(s: &str) -> Result<BTreeMap<String, String>, crate::MetaError> {

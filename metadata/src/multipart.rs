@@ -2,11 +2,14 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::model::{map_from_json, map_to_json};
-use crate::{Checked, MetaError, ObjectRecord, Part, Store, Upload, WriteView};
+use crate::{Checked, CompletedUpload, MetaError, ObjectRecord, Part, Store, Upload, WriteView};
+
+/// How long a completed upload is remembered for retried Completes.
+const COMPLETED_UPLOAD_TTL_MS: i64 = 24 * 3600 * 1000;
 
 macro_rules! upload_cols {
     () => {
-        "upload_id, bucket, key, owner_id, owner_name, content_type, http_headers, custom_attributes, checksum_algorithm, created_ms, tags"
+        "upload_id, bucket, key, owner_id, owner_name, content_type, http_headers, custom_attributes, checksum_algorithm, created_ms, tags, checksum_type"
     };
 }
 
@@ -26,6 +29,7 @@ fn upload_from_row(row: &AnyRow) -> Result<Upload, MetaError> {
         checksum_algorithm: row.try_get("checksum_algorithm")?,
         tags: map_from_json(&tags)?,
         created_ms: row.try_get("created_ms")?,
+        checksum_type: row.try_get("checksum_type")?,
     })
 }
 
@@ -46,7 +50,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO multipart_uploads (",
             upload_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&u.upload_id)
         .bind(&u.bucket)
@@ -59,6 +63,7 @@ impl Store {
         .bind(&u.checksum_algorithm)
         .bind(u.created_ms)
         .bind(map_to_json(&u.tags))
+        .bind(&u.checksum_type)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -187,7 +192,52 @@ impl Store {
             return Err(MetaError::NotFound(format!("upload '{upload_id}'")).into());
         }
         let old = self.upsert_object_tx(&mut tx, rec, rule).await?;
+        // Remembered for retries; expired records go in the same (indexed, cheap) step.
+        sqlx::query("DELETE FROM completed_uploads WHERE completed_ms < $1")
+            .bind(rec.updated_ms - COMPLETED_UPLOAD_TTL_MS)
+            .execute(&mut *tx)
+            .await
+            .map_err(MetaError::from)?;
+        sqlx::query(
+            "INSERT INTO completed_uploads (upload_id, bucket, key, file_id, etag, completed_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(upload_id)
+        .bind(&rec.bucket)
+        .bind(&rec.key)
+        .bind(&rec.file_id)
+        .bind(&rec.etag)
+        .bind(rec.updated_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(MetaError::from)?;
         tx.commit().await.map_err(MetaError::from)?;
         Ok(old)
+    }
+
+    /// An upload completed within the last day, for answering a retried Complete.
+    pub async fn completed_upload(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<CompletedUpload>, MetaError> {
+        let row = sqlx::query(
+            "SELECT upload_id, bucket, key, file_id, etag, completed_ms FROM completed_uploads \
+             WHERE upload_id = $1 AND completed_ms >= $2",
+        )
+        .bind(upload_id)
+        .bind(crate::now_ms() - COMPLETED_UPLOAD_TTL_MS)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(CompletedUpload {
+                upload_id: r.try_get("upload_id")?,
+                bucket: r.try_get("bucket")?,
+                key: r.try_get("key")?,
+                file_id: r.try_get("file_id")?,
+                etag: r.try_get("etag")?,
+                completed_ms: r.try_get("completed_ms")?,
+            })
+        })
+        .transpose()
     }
 }

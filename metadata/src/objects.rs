@@ -1,12 +1,12 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::model::{map_from_json, map_to_json};
-use crate::{MetaError, Mode, ObjectRecord, RestoreState, Store};
+use crate::model::{map_from_json, map_to_json, runs_from_json, runs_to_json};
+use crate::{DeleteIf, MetaError, Mode, ObjectRecord, RestoreState, Store};
 
 macro_rules! object_cols {
     () => {
-        "bucket, key, file_id, storage_path, size, etag, sha256, content_type, http_headers, checksums, custom_attributes, owner_id, owner_name, parts_count, created_ms, updated_ms, restore_status, restore_days, restore_requested_ms, restore_requested_by, restore_completed_ms, restore_expires_ms, tags"
+        "bucket, key, file_id, storage_path, size, etag, sha256, content_type, http_headers, checksums, custom_attributes, owner_id, owner_name, parts_count, created_ms, updated_ms, restore_status, restore_days, restore_requested_ms, restore_requested_by, restore_completed_ms, restore_expires_ms, tags, part_sizes"
     };
 }
 pub(crate) use object_cols;
@@ -32,6 +32,7 @@ pub(crate) fn object_from_row(row: &AnyRow) -> Result<ObjectRecord, MetaError> {
         owner_id: row.try_get("owner_id")?,
         owner_name: row.try_get("owner_name")?,
         parts_count: row.try_get("parts_count")?,
+        part_sizes: runs_from_json(row.try_get::<Option<String>, _>("part_sizes")?.as_deref())?,
         created_ms: row.try_get("created_ms")?,
         updated_ms: row.try_get("updated_ms")?,
         restore: restore_from_row(row)?,
@@ -124,7 +125,7 @@ impl Store {
             "INSERT INTO objects (",
             object_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23) \
+             $17, $18, $19, $20, $21, $22, $23, $24) \
              ON CONFLICT (bucket, key) DO UPDATE SET file_id = excluded.file_id, \
              storage_path = excluded.storage_path, size = excluded.size, etag = excluded.etag, \
              sha256 = excluded.sha256, content_type = excluded.content_type, \
@@ -136,7 +137,8 @@ impl Store {
              restore_requested_ms = excluded.restore_requested_ms, \
              restore_requested_by = excluded.restore_requested_by, \
              restore_completed_ms = excluded.restore_completed_ms, \
-             restore_expires_ms = excluded.restore_expires_ms, tags = excluded.tags"
+             restore_expires_ms = excluded.restore_expires_ms, tags = excluded.tags, \
+             part_sizes = excluded.part_sizes"
         ))
         .bind(&rec.bucket)
         .bind(&rec.key)
@@ -161,6 +163,7 @@ impl Store {
         .bind(rec.restore.as_ref().and_then(|r| r.completed_ms))
         .bind(rec.restore.as_ref().and_then(|r| r.expires_ms))
         .bind(map_to_json(&rec.tags))
+        .bind(runs_to_json(&rec.part_sizes))
         .execute(&mut **tx)
         .await
         .map_err(MetaError::from)?;
@@ -279,6 +282,19 @@ impl Store {
         bucket: &str,
         key: &str,
     ) -> Result<Option<ObjectRecord>, MetaError> {
+        self.delete_object_if(bucket, key, &DeleteIf::default())
+            .await
+    }
+
+    /// As `delete_object`, only if the current object meets `cond`, decided under the
+    /// key's lock: NotFound if a condition is given and there is no object,
+    /// PreconditionFailed if it does not hold (nothing is deleted either way).
+    pub async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        cond: &DeleteIf,
+    ) -> Result<Option<ObjectRecord>, MetaError> {
         let mut tx = self.begin_write().await?;
         self.lock_key(&mut tx, bucket, key).await?;
         let old = sqlx::query(concat!(
@@ -293,6 +309,15 @@ impl Store {
         .as_ref()
         .map(object_from_row)
         .transpose()?;
+        if !cond.is_empty() {
+            match &old {
+                None => return Err(MetaError::NotFound(format!("object '{key}'"))),
+                Some(o) if !cond.holds(o) => {
+                    return Err(MetaError::PreconditionFailed(format!("object '{key}'")));
+                }
+                Some(_) => {}
+            }
+        }
         if let Some(o) = &old {
             sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
                 .bind(bucket)

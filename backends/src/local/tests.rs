@@ -63,6 +63,7 @@ fn attr_for(name: &StorageName, key: &str, d: &Digests) -> AttrJson {
         tags: BTreeMap::new(),
         checksums: d.checksums_by_name(),
         parts_count: None,
+        part_sizes: Vec::new(),
         restore: None,
     }
 }

@@ -52,7 +52,18 @@ impl BodyCheck {
         if STREAMED.contains(&op) {
             return Ok(());
         }
-        let declared = Declared::from_headers(headers)?;
+        // On CompleteMultipartUpload the x-amz-checksum-* headers declare the whole object's
+        // checksum (checked by the operation), not the XML body's.
+        let declared = if op == "CompleteMultipartUpload" {
+            let filtered: HeaderMap = headers
+                .iter()
+                .filter(|(k, _)| !k.as_str().starts_with("x-amz-checksum-"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Declared::from_headers(&filtered)?
+        } else {
+            Declared::from_headers(headers)?
+        };
         let payload = headers
             .get("x-amz-content-sha256")
             .and_then(|v| v.to_str().ok())

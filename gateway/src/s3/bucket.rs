@@ -33,19 +33,43 @@ impl Rfc3339 for Timestamp {
     }
 }
 
+/// Largest page of ListBuckets (AWS's limit on `max-buckets`).
+const MAX_BUCKETS: i32 = 10_000;
+
 pub(crate) async fn list_buckets(
     gw: &Gateway,
     req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
     let principal = gw.principal(&req).await?;
-    let prefix = req.input.prefix.clone().unwrap_or_default();
-    let buckets = gw
-        .store
-        .list_elements()
-        .await
-        .map_err(errors::meta)?
+    let i = &req.input;
+    let max = match i.max_buckets {
+        None => MAX_BUCKETS,
+        Some(n) if (1..=MAX_BUCKETS).contains(&n) => n,
+        Some(n) => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "max-buckets must be between 1 and 10000, not {n}"
+            ));
+        }
+    };
+    let prefix = i.prefix.clone().unwrap_or_default();
+    // The token is the last name of the previous page: names are unique and sorted.
+    let after = i.continuation_token.clone().unwrap_or_default();
+    let mut all = gw.store.list_elements().await.map_err(errors::meta)?;
+    // Byte order, whatever the database's collation: the token compares by bytes.
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut visible = all.into_iter().filter(|e| {
+        e.name.starts_with(&prefix)
+            && e.name.as_str() > after.as_str()
+            && principal.can_see(&e.name)
+    });
+    let page: Vec<_> = visible
+        .by_ref()
+        .take(usize::try_from(max).unwrap_or(usize::MAX))
+        .collect();
+    let next = visible.next().and(page.last().map(|e| e.name.clone()));
+    let buckets = page
         .into_iter()
-        .filter(|e| e.name.starts_with(&prefix) && principal.can_see(&e.name))
         .map(|e| Bucket {
             name: Some(e.name),
             creation_date: Some(timestamp(e.created_ms)),
@@ -55,8 +79,8 @@ pub(crate) async fn list_buckets(
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
         owner: Some(owner(&principal.identity)),
-        prefix: req.input.prefix.clone(),
-        continuation_token: None,
+        prefix: i.prefix.clone(),
+        continuation_token: next,
     }))
 }
 

@@ -101,6 +101,18 @@ impl Declared {
         self.content_md5.is_some() || !self.values.is_empty()
     }
 
+    /// The algorithms the client sent a value for (header or trailer).
+    pub(crate) fn sent(&self) -> impl Iterator<Item = ChecksumAlgorithm> + '_ {
+        self.values.iter().map(|(a, _)| *a).chain(self.trailer)
+    }
+
+    /// Also computes `alg` while streaming (the checksum a multipart upload keeps per part).
+    pub(crate) fn compute(&mut self, alg: ChecksumAlgorithm) {
+        if !self.algorithms.contains(&alg) {
+            self.algorithms.push(alg);
+        }
+    }
+
     /// Compares everything declared with what was computed; returns the checksums to keep
     /// with the object (name → base64).
     pub(crate) fn verify(
@@ -148,6 +160,16 @@ impl Declared {
         }
         Ok(digests.checksums_by_name())
     }
+}
+
+/// The type of a stored checksum: multipart COMPOSITE values end in `-N`.
+pub(crate) fn checksum_type_of(sums: &BTreeMap<String, String>) -> Option<s3s::dto::ChecksumType> {
+    let v = sums.values().next()?;
+    Some(s3s::dto::ChecksumType::from_static(if v.contains('-') {
+        s3s::dto::ChecksumType::COMPOSITE
+    } else {
+        s3s::dto::ChecksumType::FULL_OBJECT
+    }))
 }
 
 /// Sets the `checksum_*` fields of an output struct from stored checksums.

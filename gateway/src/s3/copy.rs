@@ -212,7 +212,13 @@ pub(crate) async fn copy_object(
             staged,
             Finish {
                 etag,
-                checksums: src.checksums.clone(),
+                // The copy is one part: a multipart COMPOSITE value ("…-N") no longer applies.
+                checksums: src
+                    .checksums
+                    .iter()
+                    .filter(|(_, v)| !v.contains('-'))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 parts_count: None,
                 completes_upload: None,
             },

@@ -1,5 +1,6 @@
 //! The S3 protocol over ArtStore's index and backends, one file per S3 area.
 
+mod attributes;
 mod body;
 mod bucket;
 mod checksum;
@@ -9,18 +10,21 @@ mod copy;
 mod errors;
 mod list;
 mod multipart;
+mod multipart_checksum;
 mod object;
 mod policy;
 mod record;
 mod restore;
 mod tagging;
 mod unhonoured;
+mod unsized_body;
 mod write;
 
 pub use body::{BodyCheck, CheckedBody};
 pub use context::ClientIp;
 pub use restore::{StatusOverride, apply_status};
 pub use unhonoured::check_honoured;
+pub use unsized_body::allow_unsized_body;
 
 use artstore_backends::LocalFs;
 use std::sync::Arc;
@@ -318,6 +322,12 @@ impl S3 for Gateway {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> R<DeleteObjectTaggingOutput> {
         tagging::delete_object_tagging(self, req).await
+    }
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> R<GetObjectAttributesOutput> {
+        attributes::get_object_attributes(self, req).await
     }
     async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> R<GetObjectAclOutput> {
         object::get_object_acl(self, req).await

@@ -3,16 +3,21 @@
 
 use std::collections::HashMap;
 
-use artstore_metadata::{Identity, Part, Upload};
+use artstore_backends::ChecksumAlgorithm as Alg;
+use artstore_metadata::{Identity, Part, PartRun, Upload};
 use md5::{Digest as _, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::checksum::{Declared, fill_checksums};
+use super::checksum::{Declared, checksum_type_of, fill_checksums};
 use super::conditional;
 use super::copy::copy_source;
+use super::multipart_checksum::{
+    check_part_checksum, checksum_choice, object_checksum, upload_algorithm,
+};
 use super::object::{check_acl, empty_body};
 use super::record::{StdHeaders, check_key, content_type_or_default, timestamp, user_metadata};
+use super::unsized_body::declared_length;
 use super::write::{Finish, NewObject};
 use super::{Access, Gateway, errors, identity, owner, tagging};
 use crate::policy::Action;
@@ -57,6 +62,8 @@ pub(crate) async fn create(
     check_acl(i.acl.as_ref().map(|a| a.as_str()))?;
     let access = gw.access(&req, &i.bucket).await?;
     check_put(gw, &access, &i.bucket, &i.key).await?;
+    let (algorithm, checksum_type) =
+        checksum_choice(i.checksum_algorithm.as_ref(), i.checksum_type.as_ref())?;
     let u = Upload {
         upload_id: uuid::Uuid::now_v7().simple().to_string(),
         bucket: i.bucket.clone(),
@@ -73,9 +80,10 @@ pub(crate) async fn create(
         }
         .to_map(),
         custom_attributes: user_metadata(i.metadata.as_ref())?,
-        checksum_algorithm: i.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
+        checksum_algorithm: algorithm.map(|a| a.name().to_ascii_uppercase()),
         tags: tagging::from_header(i.tagging.as_ref())?,
         created_ms: artstore_metadata::now_ms(),
+        checksum_type: checksum_type.map(str::to_owned),
     };
     // Refuse now, not after gigabytes of parts, if the final attr.json cannot fit.
     gw.prepare(
@@ -88,14 +96,15 @@ pub(crate) async fn create(
             tags: u.tags.clone(),
         },
         &who,
-        &[],
+        &algorithm.into_iter().collect::<Vec<_>>(),
     )?;
     gw.store.create_upload(&u).await.map_err(errors::meta)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(u.bucket),
         key: Some(u.key),
         upload_id: Some(u.upload_id),
-        checksum_algorithm: i.checksum_algorithm.clone(),
+        checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
+        checksum_type: u.checksum_type.map(ChecksumType::from),
         ..Default::default()
     }))
 }
@@ -105,13 +114,26 @@ pub(crate) async fn upload_part(
     mut req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let access = gw.access(&req, &req.input.bucket).await?;
+    let declared_length = declared_length(&req, req.input.content_length);
     let i = &mut req.input;
     let n = part_number(i.part_number)?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
     check_put(gw, &access, &i.bucket, &i.key).await?;
     // A part that alone cannot fit is refused before its bytes are read.
-    access.check_quota(i.content_length)?;
-    let declared = Declared::from_headers(&req.headers)?;
+    access.check_quota(declared_length)?;
+    let mut declared = Declared::from_headers(&req.headers)?;
+    if let Some(alg) = upload_algorithm(&u) {
+        if let Some(other) = declared.sent().find(|a| *a != alg) {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                alg.name(),
+                other.name()
+            ));
+        }
+        // Kept with the part even when the client sent none, so Complete can combine them.
+        declared.compute(alg);
+    }
     let body = i.body.take().unwrap_or_else(empty_body);
     let staged = gw
         .fs
@@ -210,9 +232,10 @@ pub(crate) async fn upload_part_copy(
         .open_range(&src.bucket, &src.storage_path, start, len)
         .await
         .map_err(errors::backend)?;
+    let algorithms: Vec<Alg> = upload_algorithm(&u).into_iter().collect();
     let staged = gw
         .fs
-        .stage_part(&u.bucket, &u.upload_id, n, body, &[])
+        .stage_part(&u.bucket, &u.upload_id, n, body, &algorithms)
         .await
         .map_err(errors::backend)?;
     let now = artstore_metadata::now_ms();
@@ -221,7 +244,7 @@ pub(crate) async fn upload_part_copy(
         part_number: i64::from(n),
         size: i64::try_from(staged.digests.size).unwrap_or(i64::MAX),
         etag: staged.digests.md5_hex(),
-        checksums: Default::default(),
+        checksums: staged.digests.checksums_by_name(),
         created_ms: now,
     };
     gw.fs
@@ -229,12 +252,14 @@ pub(crate) async fn upload_part_copy(
         .await
         .map_err(errors::backend)?;
     gw.store.put_part(&part).await.map_err(errors::meta)?;
+    let mut result = CopyPartResult {
+        e_tag: Some(ETag::Strong(part.etag.clone())),
+        last_modified: Some(timestamp(now)),
+        ..Default::default()
+    };
+    fill_checksums!(result, &part.checksums);
     Ok(S3Response::new(UploadPartCopyOutput {
-        copy_part_result: Some(CopyPartResult {
-            e_tag: Some(ETag::Strong(part.etag)),
-            last_modified: Some(timestamp(now)),
-            ..Default::default()
-        }),
+        copy_part_result: Some(result),
         ..Default::default()
     }))
 }
@@ -245,7 +270,41 @@ pub(crate) async fn complete(
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let i = &req.input;
     let access = gw.access(&req, &i.bucket).await?;
-    let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let u = match gw
+        .store
+        .get_upload(&i.upload_id)
+        .await
+        .map_err(errors::meta)?
+    {
+        Some(u) if u.bucket == i.bucket && u.key == i.key => u,
+        Some(_) => return Err(no_such_upload()),
+        None => return completed_before(gw, &access, i).await,
+    };
+    match assemble_and_commit(gw, &access, i, u).await {
+        Ok(out) => Ok(out),
+        Err(e) => {
+            // A concurrent Complete of the same upload won (it removed the parts, and its
+            // object fails this one's checks): answer as it did.
+            if gw
+                .store
+                .completed_upload(&i.upload_id)
+                .await
+                .map_err(errors::meta)?
+                .is_some()
+            {
+                return completed_before(gw, &access, i).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn assemble_and_commit(
+    gw: &Gateway,
+    access: &Access,
+    i: &CompleteMultipartUploadInput,
+    u: Upload,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let requested = i
         .multipart_upload
         .as_ref()
@@ -287,6 +346,7 @@ pub(crate) async fn complete(
         if given != Some(part.etag.as_str()) {
             return Err(invalid());
         }
+        check_part_checksum(&u, p, part)?;
         chosen.push(part);
     }
     if let Some((_, all_but_last)) = chosen.split_last()
@@ -323,7 +383,27 @@ pub(crate) async fn complete(
         name: u.owner_name.clone(),
         role: None,
     };
-    let prepared = gw.prepare(
+    let total: i64 = chosen.iter().map(|p| p.size).sum();
+    if let Some(expected) = i.mpu_object_size
+        && expected != total
+    {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The provided MpuObjectSize {expected} does not match the size of the parts, {total} bytes."
+        ));
+    }
+    if let Some(t) = &i.checksum_type
+        && Some(t.as_str()) != u.checksum_type.as_deref()
+    {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The upload was created with checksum type {}, not {}.",
+            u.checksum_type.as_deref().unwrap_or("none"),
+            t.as_str()
+        ));
+    }
+    let checksums = object_checksum(&u, i, &chosen)?;
+    let mut prepared = gw.prepare(
         NewObject {
             bucket: u.bucket.clone(),
             key: u.key.clone(),
@@ -333,8 +413,9 @@ pub(crate) async fn complete(
             tags: u.tags.clone(),
         },
         &who,
-        &[],
+        &upload_algorithm(&u).into_iter().collect::<Vec<_>>(),
     )?;
+    prepared.rec.part_sizes = PartRun::encode(chosen.iter().map(|p| p.size));
     let files: Vec<_> = chosen
         .iter()
         .map(|p| {
@@ -359,7 +440,7 @@ pub(crate) async fn complete(
             staged,
             Finish {
                 etag,
-                checksums: Default::default(),
+                checksums,
                 parts_count: Some(parts_count),
                 completes_upload: Some(&u.upload_id),
             },
@@ -376,13 +457,50 @@ pub(crate) async fn complete(
     if let Err(e) = gw.fs.remove_upload(&u.bucket, &u.upload_id).await {
         tracing::warn!(upload_id = %u.upload_id, error = %e, "cannot remove completed upload's parts");
     }
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
+    Ok(S3Response::new(completed_output(&rec)))
+}
+
+fn completed_output(rec: &artstore_metadata::ObjectRecord) -> CompleteMultipartUploadOutput {
+    let mut out = CompleteMultipartUploadOutput {
         bucket: Some(rec.bucket.clone()),
         key: Some(rec.key.clone()),
         e_tag: Some(ETag::Strong(rec.etag.clone())),
         location: Some(format!("/{}/{}", rec.bucket, rec.key)),
+        checksum_type: checksum_type_of(&rec.checksums),
         ..Default::default()
-    }))
+    };
+    fill_checksums!(out, &rec.checksums);
+    out
+}
+
+/// A Complete for an upload that is gone: a retry of a Complete that succeeded answers as
+/// that one did, while the object it made is still the one at the key (AWS and Ceph do the
+/// same; SDKs retry on time-outs). Anything else is NoSuchUpload.
+async fn completed_before(
+    gw: &Gateway,
+    access: &Access,
+    i: &CompleteMultipartUploadInput,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    // Only a caller who may write this key learns what became of the upload.
+    access.check_key(Action::PutObject, &i.key, None)?;
+    let Some(done) = gw
+        .store
+        .completed_upload(&i.upload_id)
+        .await
+        .map_err(errors::meta)?
+        .filter(|c| c.bucket == i.bucket && c.key == i.key)
+    else {
+        return Err(no_such_upload());
+    };
+    match gw
+        .store
+        .get_object(&i.bucket, &i.key)
+        .await
+        .map_err(errors::meta)?
+    {
+        Some(rec) if rec.file_id == done.file_id => Ok(S3Response::new(completed_output(&rec))),
+        _ => Err(no_such_upload()),
+    }
 }
 
 pub(crate) async fn abort(
@@ -464,6 +582,7 @@ pub(crate) async fn list_parts(
         }),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         checksum_algorithm: u.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
+        checksum_type: u.checksum_type.clone().map(ChecksumType::from),
         ..Default::default()
     }))
 }

@@ -1,17 +1,18 @@
 //! PutObject, GetObject, HeadObject, DeleteObject(s), and the object-level stubs.
 
 use artstore_backends::BackendError;
-use artstore_metadata::ObjectRecord;
+use artstore_metadata::{DeleteIf, MetaError, ObjectRecord};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::checksum::{Declared, fill_checksums};
+use super::checksum::{Declared, checksum_type_of, fill_checksums};
 use super::conditional::{self, Conditions, Outcome};
 use super::record::{
     StdHeaders, check_key, content_type_or_default, parse_http_date, timestamp, to_metadata,
     user_metadata,
 };
 use super::restore::{readable_if_restored, restore_header, restore_status_headers};
+use super::unsized_body::declared_length;
 use super::write::{Finish, NewObject};
 use super::{Access, Gateway, errors, identity, owner};
 use crate::policy::Action;
@@ -76,6 +77,7 @@ pub(crate) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let who = identity(&req)?;
     let access = gw.access(&req, &req.input.bucket).await?;
+    let declared_length = declared_length(&req, req.input.content_length);
     let input = &mut req.input;
     check_key(&input.key)?;
     check_acl(input.acl.as_ref().map(|a| a.as_str()))?;
@@ -103,11 +105,7 @@ pub(crate) async fn put_object(
         .map_err(errors::meta)?;
     access.check_key(Action::PutObject, &new.key, current.as_ref())?;
     // An overwrite frees the old object's bytes in the same commit.
-    access.check_quota(
-        input
-            .content_length
-            .map(|l| l - current.as_ref().map_or(0, |c| c.size)),
-    )?;
+    access.check_quota(declared_length.map(|l| l - current.as_ref().map_or(0, |c| c.size)))?;
     conditional::check_write(
         input.if_match.as_ref(),
         input.if_none_match.as_ref(),
@@ -118,7 +116,7 @@ pub(crate) async fn put_object(
     let staged = gw.stage(&prepared, body, &declared).await?;
     let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
     let checksums = declared.verify(&staged.digests, trailers)?;
-    if let Some(len) = input.content_length
+    if let Some(len) = declared_length
         && u64::try_from(len).ok() != Some(staged.digests.size)
     {
         return Err(errors::body("length mismatch"));
@@ -274,6 +272,7 @@ pub(crate) async fn get_object(
     fill_common!(out, &rec, input);
     if range.is_none() && checksum_mode_enabled(input.checksum_mode.as_ref()) {
         fill_checksums!(out, &rec.checksums);
+        out.checksum_type = checksum_type_of(&rec.checksums);
     }
     let mut headers = restore_status_headers(&rec, artstore_metadata::now_ms());
     super::tagging::count_header(&rec, &mut headers);
@@ -291,20 +290,60 @@ fn read_range(
 ) -> S3Result<Option<std::ops::Range<u64>>> {
     let size = size_of(rec);
     Ok(match (&input.range, input.part_number) {
-        (Some(r), _) => Some(
+        (Some(_), Some(_)) => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter"
+            ));
+        }
+        (Some(r), None) => Some(
             r.check(size)
                 .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?,
         ),
-        (None, Some(1)) | (None, None) => None,
-        (None, Some(n)) => {
+        (None, None) => None,
+        // An empty object's part 1 is the whole (empty) object, not a range.
+        (None, Some(n)) => Some(part_range(rec, n)?).filter(|r| !r.is_empty()),
+    })
+}
+
+/// The bytes of part `n`: a single-part object is its own part 1.
+fn part_range(rec: &ObjectRecord, n: i32) -> S3Result<std::ops::Range<u64>> {
+    let size = size_of(rec);
+    if n < 1 {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ));
+    }
+    let located = match rec.parts_count {
+        None => (n == 1).then_some((0, size)),
+        Some(_) if rec.part_sizes.is_empty() => {
+            // A multipart object indexed before part sizes were kept.
+            return Err(s3_error!(
+                NotImplemented,
+                "the part sizes of this object are not recorded; read it by byte range"
+            ));
+        }
+        Some(_) => {
+            artstore_metadata::PartRun::locate(&rec.part_sizes, i64::from(n)).map(|(start, len)| {
+                (
+                    u64::try_from(start).unwrap_or_default(),
+                    u64::try_from(len).unwrap_or_default(),
+                )
+            })
+        }
+    };
+    match located {
+        Some((start, len)) => Ok(start..start + len),
+        None => {
             let mut e = s3s::S3Error::with_message(
                 s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
-                format!("part {n} does not exist; this object is served as one part"),
+                format!("The requested partnumber is not satisfiable: the object has no part {n}"),
             );
             e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-            return Err(e);
+            Err(e)
         }
-    })
+    }
 }
 
 pub(crate) async fn head_object(
@@ -322,33 +361,61 @@ pub(crate) async fn head_object(
         },
         &rec,
     )?;
+    let part = input
+        .part_number
+        .map(|n| part_range(&rec, n))
+        .transpose()?
+        .filter(|r| !r.is_empty());
     let mut out = HeadObjectOutput {
         content_length: Some(rec.size),
         accept_ranges: Some("bytes".into()),
         ..Default::default()
     };
     fill_common!(out, &rec, input);
-    if checksum_mode_enabled(input.checksum_mode.as_ref()) {
+    if let Some(r) = &part {
+        out.content_length = i64::try_from(r.end - r.start).ok();
+        out.content_range = Some(format!(
+            "bytes {}-{}/{}",
+            r.start,
+            r.end.saturating_sub(1),
+            rec.size
+        ));
+    } else if checksum_mode_enabled(input.checksum_mode.as_ref()) {
         fill_checksums!(out, &rec.checksums);
+        out.checksum_type = checksum_type_of(&rec.checksums);
     }
     let mut headers = restore_status_headers(&rec, artstore_metadata::now_ms());
     super::tagging::count_header(&rec, &mut headers);
-    Ok(S3Response::with_headers(out, headers))
+    let mut resp = S3Response::with_headers(out, headers);
+    if part.is_some() {
+        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(resp)
 }
 
-/// Deletes one key; absent keys are not an error (S3 semantics). Returns whether it existed.
+/// Deletes one key; absent keys are not an error (S3 semantics) unless `cond` asks for an
+/// object. `cond` is decided in the index transaction that deletes. Returns whether it existed.
 pub(crate) async fn delete_one(
     gw: &Gateway,
     access: &Access,
     bucket: &str,
     key: &str,
+    cond: &DeleteIf,
 ) -> S3Result<bool> {
     access.check_existing(Action::DeleteObject, key)?;
-    let old = gw
-        .store
-        .delete_object(bucket, key)
-        .await
-        .map_err(errors::meta)?;
+    let old = match gw.store.delete_object_if(bucket, key, cond).await {
+        Ok(old) => old,
+        Err(MetaError::NotFound(_)) => {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+        }
+        Err(MetaError::PreconditionFailed(_)) => {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        Err(e) => return Err(errors::meta(e)),
+    };
     match old {
         Some(old) => {
             gw.remove_deleted(&old).await;
@@ -358,22 +425,35 @@ pub(crate) async fn delete_one(
     }
 }
 
+/// A delete's conditions: `If-Match`, `x-amz-if-match-last-modified-time`, `x-amz-if-match-size`
+/// (or the `ETag`, `LastModifiedTime`, `Size` of a DeleteObjects entry).
+fn delete_if(
+    etag: Option<&ETagCondition>,
+    modified: Option<&Timestamp>,
+    size: Option<i64>,
+) -> DeleteIf {
+    DeleteIf {
+        etag: etag.map(|c| match c {
+            ETagCondition::Any => "*".to_owned(),
+            ETagCondition::ETag(t) => t.value().trim_matches('"').to_owned(),
+        }),
+        modified_secs: modified.map(|t| time::OffsetDateTime::from(t.clone()).unix_timestamp()),
+        size,
+    }
+}
+
 pub(crate) async fn delete_object(
     gw: &Gateway,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = &req.input;
     let access = gw.access(&req, &input.bucket).await?;
-    access.check_existing(Action::DeleteObject, &input.key)?;
-    if let Some(cond) = &input.if_match {
-        let cur = gw
-            .store
-            .get_object(&input.bucket, &input.key)
-            .await
-            .map_err(errors::meta)?;
-        conditional::check_write(Some(cond), None, cur.as_ref().map(|c| c.etag.as_str()))?;
-    }
-    delete_one(gw, &access, &input.bucket, &input.key).await?;
+    let cond = delete_if(
+        input.if_match.as_ref(),
+        input.if_match_last_modified_time.as_ref(),
+        input.if_match_size,
+    );
+    delete_one(gw, &access, &input.bucket, &input.key, &cond).await?;
     let mut resp = S3Response::new(DeleteObjectOutput::default());
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
@@ -397,10 +477,12 @@ pub(crate) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut failed = Vec::new();
     for o in objects {
+        let etag = o.e_tag.clone().map(ETagCondition::ETag);
+        let cond = delete_if(etag.as_ref(), o.last_modified_time.as_ref(), o.size);
         let result = match o.version_id.as_deref() {
             // Unversioned: no other version exists, and the current one was not named.
             Some(v) if v != "null" => Err(super::unhonoured::no_such_version()),
-            _ => delete_one(gw, &access, &input.bucket, &o.key).await,
+            _ => delete_one(gw, &access, &input.bucket, &o.key, &cond).await,
         };
         match result {
             Ok(_) => {

@@ -123,8 +123,17 @@ pub(crate) fn storage_name_of(rec: &ObjectRecord) -> StorageName {
     }
 }
 
-/// The sidecar for an index record.
+/// The sidecar for an index record. Part sizes are kept only while they fit: an upload of
+/// very varied part sizes keeps them in the index alone (a rebuild then loses them).
 pub(crate) fn attr_json(rec: &ObjectRecord) -> AttrJson {
+    let mut attr = attr_json_full(rec);
+    if !attr.part_sizes.is_empty() && attr.to_bytes().is_err() {
+        attr.part_sizes.clear();
+    }
+    attr
+}
+
+fn attr_json_full(rec: &ObjectRecord) -> AttrJson {
     let name = storage_name_of(rec);
     let h = &rec.http_headers;
     AttrJson {
@@ -156,11 +165,23 @@ pub(crate) fn attr_json(rec: &ObjectRecord) -> AttrJson {
         tags: rec.tags.clone(),
         checksums: rec.checksums.clone(),
         parts_count: rec.parts_count.and_then(|n| u32::try_from(n).ok()),
+        part_sizes: attr_part_sizes(&rec.part_sizes),
         restore: rec
             .restore
             .as_ref()
             .map(|r| crate::restore_worker::restore_attr(r, None)),
     }
+}
+
+fn attr_part_sizes(runs: &[artstore_metadata::PartRun]) -> Vec<[u64; 2]> {
+    runs.iter()
+        .map(|r| {
+            [
+                u64::try_from(r.size).unwrap_or_default(),
+                u64::try_from(r.count).unwrap_or_default(),
+            ]
+        })
+        .collect()
 }
 
 /// Fails early, before a byte is stored, if this record's attr.json could not fit:
@@ -175,10 +196,11 @@ pub(crate) fn precheck_attr_size(
     probe.size = i64::MAX;
     probe.file_id = uuid::Uuid::nil().to_string();
     probe.storage_path = format!("0000/00/00/00/{}", "x".repeat(200));
-    // Base64 of the longest digest (SHA-256) bounds every algorithm's value.
+    // Base64 of the longest digest (SHA-256, 44 characters) with a COMPOSITE value's
+    // "-10000" bounds every algorithm's value.
     probe.checksums = algorithms
         .iter()
-        .map(|a| (a.name().to_owned(), "A".repeat(44)))
+        .map(|a| (a.name().to_owned(), "A".repeat(50)))
         .collect();
     // Room for the restore record the object may get once archived: the longest one.
     let ms = 1_000_000_000_123;
