@@ -492,12 +492,7 @@ storage_test!(element_on_its_own_root_path, |srv| async move {
 
     // The index rebuilt from the sidecars alone finds the element and its objects again.
     assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
-    srv.delete_index().await;
-    // Only serve and migrate create an index; rebuild fills an empty one.
-    let (ok, _, err) = srv.cli(&["migrate"]);
-    assert!(ok, "migrate: {err}");
-    let (ok, report, err) = srv.index_cmd("rebuild");
-    assert!(ok, "rebuild failed: {err}");
+    let (report, _) = srv.rebuild_lost_index().await;
     assert_eq!(report["objects_indexed"], 2, "{report}");
     srv.restart().await;
     let c = srv.client();

@@ -130,12 +130,7 @@ storage_test!(index_rebuild_reproduces_every_object, |srv| async move {
     let disk_before = srv.objects_on_disk("rebuild").len();
 
     assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
-    srv.delete_index().await;
-    // Only serve and migrate create an index; rebuild fills an empty one.
-    let (ok, _, err) = srv.cli(&["migrate"]);
-    assert!(ok, "migrate: {err}");
-    let (ok, report, err) = srv.index_cmd("rebuild");
-    assert!(ok, "rebuild failed: {err}");
+    let (report, err) = srv.rebuild_lost_index().await;
     assert_eq!(report["elements_created"], 1, "{report}");
     assert_eq!(report["objects_indexed"], 5, "{report}");
     assert_eq!(
@@ -495,11 +490,7 @@ storage_test!(
         )
         .expect("w");
         std::fs::remove_file(srv.element_dir("hollow").join("element.json")).expect("rm");
-        srv.delete_index().await;
-        let (ok, _, err) = srv.cli(&["migrate"]);
-        assert!(ok, "migrate: {err}");
-        let (ok, report, err) = srv.index_cmd("rebuild");
-        assert!(ok, "rebuild: {err}");
+        let (report, err) = srv.rebuild_lost_index().await;
         assert_eq!(report["elements_created"], 4, "{report}");
         let mut restricted: Vec<&str> = report["elements_restricted"]
             .as_array()

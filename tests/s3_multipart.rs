@@ -1438,12 +1438,7 @@ storage_test!(checksums_and_part_sizes_survive_rebuild, |srv| async move {
         .expect("complete");
 
     assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
-    srv.delete_index().await;
-    // Only serve and migrate create an index; rebuild fills an empty one.
-    let (ok, _, err) = srv.cli(&["migrate"]);
-    assert!(ok, "migrate: {err}");
-    let (ok, report, err) = srv.index_cmd("rebuild");
-    assert!(ok, "rebuild failed: {err} {report}");
+    srv.rebuild_lost_index().await;
     srv.restart().await;
     let c = srv.client();
     assert_checksum(

@@ -49,6 +49,18 @@ pub struct ReconcileReport {
     pub broken: Vec<String>,
 }
 
+impl ReconcileReport {
+    /// What an operator must hear about: elements restored more restrictively or skipped,
+    /// and control data that sidecars cannot bring back.
+    pub fn warnings(&self) -> impl Iterator<Item = &str> {
+        self.elements_restricted
+            .iter()
+            .chain(&self.elements_skipped)
+            .chain(&self.control_data_missing)
+            .map(String::as_str)
+    }
+}
+
 /// What `index verify` found.
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {

@@ -78,15 +78,8 @@ async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
             // The search rows follow the object rows just made to match the sidecars.
             store.reindex_search().await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
-            for what in report
-                .elements_restricted
-                .iter()
-                .chain(&report.elements_skipped)
-            {
+            for what in report.warnings() {
                 tracing::warn!("{what}");
-            }
-            if let Some(msg) = &report.control_data_missing {
-                tracing::warn!("{msg}");
             }
         }
         IndexAction::Verify(_) => {

@@ -55,15 +55,8 @@ pub async fn recover(store: &Store, fs: &LocalFs, data_dir: &Path) -> anyhow::Re
         .reconcile(since)
         .await
         .context("start-up recovery failed")?;
-    for what in report
-        .elements_restricted
-        .iter()
-        .chain(&report.elements_skipped)
-    {
+    for what in report.warnings() {
         tracing::warn!("{what}");
-    }
-    if let Some(msg) = &report.control_data_missing {
-        tracing::warn!("{msg}");
     }
     let changed = removed
         + report.elements_created

@@ -1,71 +1,9 @@
 //! The index against real databases: SQLite always, PostgreSQL when ARTSTORE_TEST_DATABASE_URL is set.
 
-use artstore_metadata::{
-    ListEntry, ListQuery, MasterKey, MetaError, Mode, NewElement, ObjectRecord, SecretBox, Store,
-};
+use artstore_metadata::{ListEntry, ListQuery, MetaError, Mode, NewElement, ObjectRecord, Store};
 
-struct TestDb {
-    store: Store,
-    _dir: tempfile::TempDir,
-    pg_admin: Option<(String, String)>,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((url, name)) = self.pg_admin.take() {
-            // Best effort: a fresh runtime, because Drop cannot await.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(rt) = rt {
-                    rt.block_on(async {
-                        use sqlx::Connection;
-                        if let Ok(mut c) = sqlx::AnyConnection::connect(&url).await {
-                            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
-                        }
-                    });
-                }
-            })
-            .join();
-        }
-    }
-}
-
-async fn open(kind: &str) -> Option<TestDb> {
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = SecretBox::new(&MasterKey::generate());
-    let (url, pg_admin) = if kind == "sqlite" {
-        (Store::sqlite_url(dir.path()), None)
-    } else {
-        let Ok(base) = std::env::var("ARTSTORE_TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var("ARTSTORE_TEST_REQUIRE_ALL").as_deref() != Ok("1"),
-                "ARTSTORE_TEST_REQUIRE_ALL=1 but ARTSTORE_TEST_DATABASE_URL is not set"
-            );
-            eprintln!("skipping: ARTSTORE_TEST_DATABASE_URL not set");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let name = format!("artstore_m_{}", uuid::Uuid::new_v4().simple());
-        use sqlx::Connection;
-        let mut c = sqlx::AnyConnection::connect(&base).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let (head, _) = base.rsplit_once('/').unwrap();
-        (format!("{head}/{name}"), Some((base.clone(), name)))
-    };
-    let store = Store::connect(&url, secrets).await.unwrap();
-    store.migrate().await.unwrap();
-    Some(TestDb {
-        store,
-        _dir: dir,
-        pg_admin,
-    })
-}
+mod common;
+use common::open;
 
 fn rec(bucket: &str, key: &str, size: i64) -> ObjectRecord {
     ObjectRecord {

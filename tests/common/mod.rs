@@ -1467,6 +1467,18 @@ impl Server {
         (ok, json, err)
     }
 
+    /// Throws the index away and rebuilds it from the sidecars alone, as an operator would
+    /// (`artstore migrate`: only serve and migrate create an index; then `index rebuild`).
+    /// The server must be stopped. Returns the rebuild report and what the rebuild logged.
+    pub async fn rebuild_lost_index(&self) -> (serde_json::Value, String) {
+        self.delete_index().await;
+        let (ok, _, err) = self.cli(&["migrate"]);
+        assert!(ok, "migrate: {err}");
+        let (ok, report, err) = self.index_cmd("rebuild");
+        assert!(ok, "rebuild failed: {err} {report}");
+        (report, err)
+    }
+
     /// A direct connection to this server's index, for tests that must set up a state only a
     /// crash or a foreign writer could leave.
     pub async fn index_conn(&self) -> sqlx::AnyConnection {
