@@ -885,3 +885,49 @@ storage_test!(
         assert_eq!(shown["policy"], eff);
     }
 );
+
+storage_test!(existing_object_tags_drive_conditions, |srv| async move {
+    // s3:ExistingObjectTag/<k> reads the tags stored with the object, as they are when the
+    // request is decided: a Deny on tagged objects bites, and lifting the tag lifts it.
+    let c = srv.client();
+    create_bucket(&c, "tagged").await;
+    c.put_object()
+        .bucket("tagged")
+        .key("plan.pdf")
+        .tagging("class=secret")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"plan"))
+        .send()
+        .await
+        .expect("put tagged");
+    put(&c, "tagged", "menu.pdf", "menu").await;
+    let reader = account(&srv, "reader", "readonly").await;
+    set_policy(
+        &c,
+        "tagged",
+        &doc(json!([{
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::tagged/*",
+            "Condition": {"StringEquals": {"s3:ExistingObjectTag/class": "secret"}}
+        }])),
+    )
+    .await;
+    sdk_err(
+        reader
+            .get_object()
+            .bucket("tagged")
+            .key("plan.pdf")
+            .send()
+            .await,
+    )
+    .assert(403, "AccessDenied");
+    assert_eq!(get(&reader, "tagged", "menu.pdf").await, b"menu");
+    c.delete_object_tagging()
+        .bucket("tagged")
+        .key("plan.pdf")
+        .send()
+        .await
+        .expect("untag");
+    assert_eq!(get(&reader, "tagged", "plan.pdf").await, b"plan");
+});
