@@ -166,6 +166,12 @@ mod tests {
         std::thread::sleep(Duration::from_millis(250));
         let r = s.finish();
         assert!(r.samples >= 2, "{r:?}");
-        assert!(r.peak_kib >= r.start_kib && r.peak_kib > 0 && r.hwm_kib >= r.peak_kib);
+        assert!(
+            r.peak_kib >= r.start_kib && r.peak_kib > 0 && r.hwm_kib > 0,
+            "{r:?}"
+        );
+        // VmHWM is not compared with the sampled VmRSS: the kernel keeps RSS in per-CPU
+        // counters and reads them approximately, so a sample can exceed a later VmHWM by a
+        // few pages while other tests of this process allocate.
     }
 }
