@@ -52,33 +52,44 @@ pub struct NewElement {
     pub created_by: String,
 }
 
+/// Inserts a new element row with empty usage; a taken name is `AlreadyExists`.
+async fn insert_element<'e>(
+    ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    new: &NewElement,
+    created_ms: i64,
+    updated_ms: i64,
+    mode_changed_ms: Option<i64>,
+) -> Result<(), MetaError> {
+    let res = sqlx::query(concat!(
+        "INSERT INTO storage_elements (",
+        element_cols!(),
+        ") VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9, NULL)"
+    ))
+    .bind(&new.name)
+    .bind(new.mode.as_str())
+    .bind(&new.backend)
+    .bind(new.capacity_bytes)
+    .bind(&new.description)
+    .bind(&new.created_by)
+    .bind(created_ms)
+    .bind(updated_ms)
+    .bind(mode_changed_ms)
+    .execute(ex)
+    .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(MetaError::AlreadyExists(format!(
+            "storage element '{}'",
+            new.name
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Store {
     pub async fn create_element(&self, new: &NewElement) -> Result<Element, MetaError> {
         let now = now_ms();
-        let res = sqlx::query(concat!(
-            "INSERT INTO storage_elements (",
-            element_cols!(),
-            ") VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $7, NULL, NULL)"
-        ))
-        .bind(&new.name)
-        .bind(new.mode.as_str())
-        .bind(&new.backend)
-        .bind(new.capacity_bytes)
-        .bind(&new.description)
-        .bind(&new.created_by)
-        .bind(now)
-        .execute(&self.pool)
-        .await;
-        match res {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(MetaError::AlreadyExists(format!(
-                    "storage element '{}'",
-                    new.name
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        insert_element(&self.pool, new, now, now, None).await?;
         self.get_element(&new.name)
             .await?
             .ok_or_else(|| MetaError::NotFound(format!("storage element '{}'", new.name)))
@@ -187,32 +198,7 @@ impl Store {
         let created = created_ms.unwrap_or(now);
         let mode_changed = history.iter().map(|c| c.changed_ms).max();
         let mut tx = self.begin_write().await?;
-        let res = sqlx::query(concat!(
-            "INSERT INTO storage_elements (",
-            element_cols!(),
-            ") VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9, NULL)"
-        ))
-        .bind(&new.name)
-        .bind(new.mode.as_str())
-        .bind(&new.backend)
-        .bind(new.capacity_bytes)
-        .bind(&new.description)
-        .bind(&new.created_by)
-        .bind(created)
-        .bind(now)
-        .bind(mode_changed)
-        .execute(&mut *tx)
-        .await;
-        match res {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(MetaError::AlreadyExists(format!(
-                    "storage element '{}'",
-                    new.name
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        insert_element(&mut *tx, new, created, now, mode_changed).await?;
         for c in history {
             sqlx::query(
                 "INSERT INTO mode_changes (id, element, from_mode, to_mode, changed_by, reason, changed_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
