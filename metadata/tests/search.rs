@@ -1146,3 +1146,81 @@ async fn tags(db: &TestDb) {
     assert_eq!(found(s, by_tag("south")).await, ["docs/a.pdf"]);
 }
 both!(tags);
+
+/// Per-object visibility (a bucket policy naming keys): hidden matches are neither returned nor
+/// counted, and pages stay full until the end.
+async fn visibility(db: &TestDb) {
+    let s = &db.store;
+    corpus(s).await;
+    for i in 0..30 {
+        let key = if i % 3 == 0 {
+            format!("secret/{i:02}")
+        } else {
+            format!("open/{i:02}")
+        };
+        s.put_object(&rec("docs", &key, "text/csv", 1, 1, &[("dept", "x")]))
+            .await
+            .unwrap();
+    }
+    let hide = |o: &ObjectRecord| !o.key.starts_with("secret/");
+    let mut query = SearchQuery {
+        checked_buckets: vec!["docs".into()],
+        content_type: Some("text/csv".into()),
+        limit: Some(4),
+        facets: vec![FacetField::Bucket, FacetField::Attr("dept".into())],
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = s.search_visible(&query, &hide).await.unwrap();
+        assert_eq!(
+            page.facets[0].values[0].count, 20,
+            "only visible objects count"
+        );
+        assert_eq!(page.facets[1].values[0].count, 20);
+        let n = page.items.len();
+        seen.extend(page.items.into_iter().map(|h| h.object.key));
+        match page.next_cursor {
+            Some(c) => {
+                assert_eq!(n, 4, "a page before the last is full");
+                query.cursor = Some(c);
+            }
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..30)
+        .filter(|i| i % 3 != 0)
+        .map(|i| format!("open/{i:02}"))
+        .collect();
+    assert_eq!(seen, want);
+    // Buckets outside the checked ones are not asked about.
+    let page = s
+        .search_visible(
+            &SearchQuery {
+                checked_buckets: vec!["other".into()],
+                content_type: Some("text/csv".into()),
+                facets: vec![FacetField::ContentType],
+                ..Default::default()
+            },
+            &|_| false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 30);
+    assert_eq!(page.facets[0].values[0].count, 30);
+    // A checked bucket whose every match is hidden yields nothing, facets included.
+    let page = s
+        .search_visible(
+            &SearchQuery {
+                checked_buckets: vec!["docs".into(), "other".into()],
+                facets: vec![FacetField::ContentType, FacetField::Attr("amount".into())],
+                ..Default::default()
+            },
+            &|_| false,
+        )
+        .await
+        .unwrap();
+    assert!(page.items.is_empty() && page.next_cursor.is_none());
+    assert!(page.facets.iter().all(|f| f.values.is_empty()));
+}
+both!(visibility);

@@ -80,6 +80,11 @@ pub struct SearchQuery {
     /// Only these buckets, whatever `buckets` asks: what the caller may read, computed by the
     /// caller from its access rules. `None` = no restriction.
     pub allowed_buckets: Option<Vec<String>>,
+    /// Buckets (among the allowed) where whether the caller may read an object depends on the
+    /// object (a bucket policy naming keys or tags): their matches are passed one by one to the
+    /// `visible` check of [`Store::search_visible`], and only those it accepts are returned or
+    /// counted.
+    pub checked_buckets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,10 +422,10 @@ impl Dialect {
             DbKind::Postgres => postgres::tag_cond(sql, &t.key, &t.value),
         }
     }
-    fn attr_facet(self, sql: &mut Sql, matched: &str, name: &str) -> String {
+    fn attr_facet(self, sql: &mut Sql, matched: &str, name: &str, top: i64) -> String {
         match self.0 {
-            DbKind::Sqlite => sqlite::attr_facet(sql, matched, name, FACET_TOP),
-            DbKind::Postgres => postgres::attr_facet(sql, matched, name, FACET_TOP),
+            DbKind::Sqlite => sqlite::attr_facet(sql, matched, name, top),
+            DbKind::Postgres => postgres::attr_facet(sql, matched, name, top),
         }
     }
     fn collate_c(self) -> &'static str {
@@ -431,9 +436,17 @@ impl Dialect {
     }
 }
 
+/// Which of the matched buckets a statement reads: facets count the checked buckets apart.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    All,
+    Checked,
+    Unchecked,
+}
+
 /// Appends `SELECT <select> FROM … WHERE <every filter>` to `sql`; returns the score
 /// expression when there is a `q`.
-fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str) -> Option<String> {
+fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str, part: Part) -> Option<String> {
     let q = c.q;
     let text = c.text.as_ref().map(|t| sql.text(d.text_arg(t)));
     let score = text.as_deref().map(|p| d.score(p));
@@ -454,6 +467,15 @@ fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str) -> Option<Str
     if let Some(allowed) = &q.allowed_buckets {
         let l = sql.list(allowed);
         and(sql, format!("o.bucket IN ({l})"));
+    }
+    if !q.checked_buckets.is_empty() && part != Part::All {
+        let l = sql.list(&q.checked_buckets);
+        let op = if part == Part::Checked {
+            "IN"
+        } else {
+            "NOT IN"
+        };
+        and(sql, format!("o.bucket {op} ({l})"));
     }
     if let Some(p) = q.prefix.as_deref().filter(|p| !p.is_empty()) {
         let from = sql.text(p);
@@ -512,6 +534,21 @@ fn and(sql: &mut Sql, cond: String) {
     sql.push(" AND ").push(&cond);
 }
 
+/// Where `hit` stands in the sort's order, for a cursor.
+fn position(c: &Valid<'_>, hit: &SearchHit) -> Position {
+    Position {
+        sort: c.sort.token(),
+        int: match c.sort.field {
+            SortField::Created => Some(hit.object.created_ms),
+            SortField::Size => Some(hit.object.size),
+            _ => None,
+        },
+        real: hit.score.filter(|_| c.sort.field == SortField::Relevance),
+        bucket: hit.object.bucket.clone(),
+        key: hit.object.key.clone(),
+    }
+}
+
 /// The sort's columns, most significant first (bucket and key break ties).
 fn order_exprs(sort: Sort, score: Option<&str>) -> Vec<String> {
     let first = match sort.field {
@@ -526,6 +563,18 @@ fn order_exprs(sort: Sort, score: Option<&str>) -> Vec<String> {
 impl Store {
     /// Runs a search: one page of matches in the requested order, and the facets asked for.
     pub async fn search(&self, query: &SearchQuery) -> Result<SearchPage, SearchError> {
+        self.search_visible(query, &|_| true).await
+    }
+
+    /// As [`Store::search`], returning and counting only the matches in
+    /// `query.checked_buckets` that `visible` accepts (every match elsewhere is visible).
+    /// A page that loses rows to the check is filled from the rows after them, so a page is
+    /// short only at the end.
+    pub async fn search_visible(
+        &self,
+        query: &SearchQuery,
+        visible: &(dyn Fn(&ObjectRecord) -> bool + Send + Sync),
+    ) -> Result<SearchPage, SearchError> {
         let c = Valid::new(query)?;
         if query.allowed_buckets.as_ref().is_some_and(Vec::is_empty) {
             let facets = query
@@ -542,6 +591,52 @@ impl Store {
             });
         }
         let d = Dialect(self.kind());
+        let want = c.limit as usize;
+        let mut items: Vec<SearchHit> = Vec::with_capacity(want.min(64));
+        let mut after = c.after.clone();
+        let mut more = false;
+        loop {
+            let (rows, full) = self.page_rows(d, &c, after.as_ref()).await?;
+            after = rows.last().map(|h| position(&c, h));
+            for hit in rows {
+                let shown =
+                    !query.checked_buckets.contains(&hit.object.bucket) || visible(&hit.object);
+                if !shown {
+                    continue;
+                }
+                if items.len() == want {
+                    more = true;
+                    break;
+                }
+                items.push(hit);
+            }
+            if more || !full {
+                break;
+            }
+        }
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(cursor::encode(&position(&c, last))),
+            _ => None,
+        };
+        let mut facets = Vec::with_capacity(query.facets.len());
+        for field in &query.facets {
+            facets.push(self.facet(d, &c, field, visible).await?);
+        }
+        Ok(SearchPage {
+            items,
+            next_cursor,
+            facets,
+        })
+    }
+
+    /// The next `limit + 1` matches after `after`, in the sort's order, and whether there
+    /// were that many (more may follow).
+    async fn page_rows(
+        &self,
+        d: Dialect,
+        c: &Valid<'_>,
+        after: Option<&Position>,
+    ) -> Result<(Vec<SearchHit>, bool), SearchError> {
         let mut sql = Sql::default();
         let select = format!(
             "{}, e.mode AS search_mode",
@@ -551,9 +646,9 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let score = matched(d, &c, &mut sql, &select);
+        let score = matched(d, c, &mut sql, &select, Part::All);
         let exprs = order_exprs(c.sort, score.as_deref());
-        if let Some(p) = &c.after {
+        if let Some(p) = after {
             let mut vals = Vec::new();
             match c.sort.field {
                 SortField::Key => {}
@@ -577,19 +672,16 @@ impl Store {
         }
         let dir = if c.sort.desc { " DESC" } else { " ASC" };
         let order: Vec<String> = exprs.iter().map(|e| format!("{e}{dir}")).collect();
-        sql.push(&format!(
-            " ORDER BY {} LIMIT {}",
-            order.join(", "),
-            c.limit + 1
-        ));
+        let fetch = c.limit as usize + 1;
+        sql.push(&format!(" ORDER BY {} LIMIT {fetch}", order.join(", ")));
         let rows = sql
             .query()
             .fetch_all(&self.pool)
             .await
             .map_err(MetaError::from)?;
-        let more = rows.len() > c.limit as usize;
-        let mut items = Vec::with_capacity(rows.len().min(c.limit as usize));
-        for row in rows.iter().take(c.limit as usize) {
+        let full = rows.len() == fetch;
+        let mut hits = Vec::with_capacity(rows.len());
+        for row in &rows {
             let mode: String = row.try_get("search_mode").map_err(MetaError::from)?;
             let score = match score {
                 Some(_) => Some(
@@ -598,51 +690,64 @@ impl Store {
                 ),
                 None => None,
             };
-            items.push(SearchHit {
+            hits.push(SearchHit {
                 object: object_from_row(row)?,
                 mode: mode.parse().map_err(MetaError::corrupt)?,
                 score,
             });
         }
-        let next_cursor = match items.last() {
-            Some(last) if more => Some(cursor::encode(&Position {
-                sort: c.sort.token(),
-                int: match c.sort.field {
-                    SortField::Created => Some(last.object.created_ms),
-                    SortField::Size => Some(last.object.size),
-                    _ => None,
-                },
-                real: last.score.filter(|_| c.sort.field == SortField::Relevance),
-                bucket: last.object.bucket.clone(),
-                key: last.object.key.clone(),
-            })),
-            _ => None,
-        };
-        let mut facets = Vec::with_capacity(query.facets.len());
-        for field in &query.facets {
-            facets.push(self.facet(d, &c, field).await?);
-        }
-        Ok(SearchPage {
-            items,
-            next_cursor,
-            facets,
-        })
+        Ok((hits, full))
     }
 
+    /// Counts per value over the whole match. The checked buckets' matches are read and
+    /// counted here, one batch at a time, so only visible objects count.
     async fn facet(
         &self,
         d: Dialect,
         c: &Valid<'_>,
         field: &FacetField,
+        visible: &(dyn Fn(&ObjectRecord) -> bool + Send + Sync),
     ) -> Result<Facet, SearchError> {
+        let checked = !c.q.checked_buckets.is_empty();
+        let part = if checked { Part::Unchecked } else { Part::All };
+        let mut counts = self.facet_sql(d, c, field, part, !checked).await?;
+        if checked {
+            self.count_checked(d, c, field, visible, &mut counts)
+                .await?;
+        }
+        let mut values: Vec<FacetValue> = counts
+            .into_iter()
+            .map(|(value, count)| FacetValue { value, count })
+            .collect();
+        // Byte order breaks ties, as `COLLATE "C"` does in SQL.
+        values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        values.truncate(FACET_TOP as usize);
+        Ok(Facet {
+            field: field.clone(),
+            values,
+        })
+    }
+
+    /// One facet counted by the database over `part` of the match; the top values only when
+    /// `top` (else every value, to be added to).
+    async fn facet_sql(
+        &self,
+        d: Dialect,
+        c: &Valid<'_>,
+        field: &FacetField,
+        part: Part,
+        top: bool,
+    ) -> Result<BTreeMap<String, i64>, SearchError> {
         let mut sql = Sql::default();
         matched(
             d,
             c,
             &mut sql,
             "o.bucket AS b, o.key AS k, o.content_type AS ct",
+            part,
         );
         let inner = std::mem::take(&mut sql.text);
+        let limit = if top { FACET_TOP } else { i64::MAX };
         let outer = match field {
             FacetField::ContentType | FacetField::Bucket => {
                 let col = if *field == FacetField::Bucket {
@@ -652,11 +757,11 @@ impl Store {
                 };
                 format!(
                     "SELECT m.{col} AS v, COUNT(*) AS n FROM ({inner}) m GROUP BY m.{col} \
-                     ORDER BY COUNT(*) DESC, m.{col}{} LIMIT {FACET_TOP}",
+                     ORDER BY COUNT(*) DESC, m.{col}{} LIMIT {limit}",
                     d.collate_c()
                 )
             }
-            FacetField::Attr(name) => d.attr_facet(&mut sql, &inner, name),
+            FacetField::Attr(name) => d.attr_facet(&mut sql, &inner, name, limit),
         };
         sql.push(&outer);
         let rows = sql
@@ -664,20 +769,60 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(MetaError::from)?;
-        let values = rows
-            .iter()
-            .map(|r| {
-                Ok(FacetValue {
-                    value: r.try_get("v")?,
-                    count: r.try_get("n")?,
-                })
-            })
+        rows.iter()
+            .map(|r| Ok((r.try_get("v")?, r.try_get("n")?)))
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(MetaError::from)?;
-        Ok(Facet {
-            field: field.clone(),
-            values,
-        })
+            .map_err(|e| MetaError::from(e).into())
+    }
+
+    /// Adds the visible matches of the checked buckets to `counts`, reading them in key order
+    /// a batch at a time.
+    async fn count_checked(
+        &self,
+        d: Dialect,
+        c: &Valid<'_>,
+        field: &FacetField,
+        visible: &(dyn Fn(&ObjectRecord) -> bool + Send + Sync),
+        counts: &mut BTreeMap<String, i64>,
+    ) -> Result<(), SearchError> {
+        const BATCH: usize = 1000;
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let mut sql = Sql::default();
+            let select = object_cols!()
+                .split(", ")
+                .map(|col| format!("o.{col}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            matched(d, c, &mut sql, &select, Part::Checked);
+            if let Some((b, k)) = &after {
+                let (b, k) = (sql.text(b.clone()), sql.text(k.clone()));
+                sql.push(&format!(" AND (o.bucket, o.key) > ({b}, {k})"));
+            }
+            sql.push(&format!(" ORDER BY o.bucket, o.key LIMIT {BATCH}"));
+            let rows = sql
+                .query()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(MetaError::from)?;
+            for row in &rows {
+                let rec = object_from_row(row)?;
+                if visible(&rec) {
+                    let value = match field {
+                        FacetField::Bucket => Some(rec.bucket.clone()),
+                        FacetField::ContentType => Some(rec.content_type.clone()),
+                        FacetField::Attr(name) => rec.custom_attributes.get(name).cloned(),
+                    };
+                    if let Some(v) = value {
+                        *counts.entry(v).or_default() += 1;
+                    }
+                }
+                after = Some((rec.bucket, rec.key));
+            }
+            if rows.len() < BATCH {
+                return Ok(());
+            }
+        }
     }
 
     /// Writes the object's search rows in the transaction that writes its objects row.
