@@ -19,6 +19,7 @@
 //! of a relevance sort) differ between the two, and bm25 moves with the corpus statistics.
 
 mod cursor;
+mod params;
 mod parse;
 mod postgres;
 mod sql;
@@ -32,6 +33,7 @@ use std::str::FromStr;
 use sqlx::Row;
 
 pub use cursor::CursorError;
+pub use params::{AttrOp, attr_filter, parse_time, split_attr};
 pub use parse::{MAX_QUERY_CHARS, MAX_TERMS, QueryError};
 
 use crate::db::{DbKind, WriteTx};
