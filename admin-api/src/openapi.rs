@@ -37,6 +37,7 @@ pub const CLIENT_BASIC: &str = "client_basic";
         (name = "service-accounts", description = "Machine identities: S3 keys, roles, grants"),
         (name = "storage-elements", description = "Buckets with lifecycle modes and quotas"),
         (name = "audit", description = "Who did what"),
+        (name = "search", description = "Find objects by text, attributes and tags"),
         (name = "operations", description = "Probes, metrics and this document (no authentication)"),
     )
 )]
@@ -199,12 +200,15 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
 #[schema(example = json!({"error": "not_found", "message": "service account 'x' not found", "request_id": "9F1C2B7A4D3E5F60"}))]
 pub struct ErrorBody {
     /// Machine-readable code, e.g. `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `payload_too_large`, `rate_limited`, `invalid_client`, `internal`.
+    /// `conflict`, `payload_too_large`, `rate_limited`, `invalid_client`, `invalid_parameter`,
+    /// `unavailable`, `internal`.
     pub error: String,
     /// What is wrong, for people.
     pub message: String,
     /// The request's id (also in `x-request-id`).
     pub request_id: String,
+    /// With `invalid_parameter`: the parameter at fault (e.g. `limit`, `attr.year.gte`).
+    pub parameter: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

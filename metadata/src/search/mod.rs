@@ -19,7 +19,7 @@
 //! of a relevance sort) differ between the two, and bm25 moves with the corpus statistics.
 
 mod cursor;
-mod params;
+pub mod params;
 mod parse;
 mod postgres;
 mod sql;
@@ -33,7 +33,6 @@ use std::str::FromStr;
 use sqlx::Row;
 
 pub use cursor::CursorError;
-pub use params::{AttrOp, attr_filter, parse_time, split_attr};
 pub use parse::{MAX_QUERY_CHARS, MAX_TERMS, QueryError};
 
 use crate::db::{DbKind, WriteTx};
