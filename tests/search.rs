@@ -672,6 +672,22 @@ storage_test!(filters_sorts_cursors_and_facets, |srv| async move {
     assert_eq!(facet(&p, "bucket"), pairs(&[("docs", 2)]));
     // No facets asked: none in the answer.
     assert!(all.json.get("facets").is_none(), "{}", all.text);
+
+    // A stale cursor (the object it ends on was deleted since) still continues right after it.
+    let whole = found(&get_search(&srv, As::Bearer(t), &[("sort", "key")]).await);
+    let p1 = get_search(&srv, As::Bearer(t), &[("sort", "key"), ("limit", "2")]).await;
+    let c = p1.json["next_cursor"].as_str().expect("more").to_owned();
+    let last = &found(&p1)[1];
+    let (b, k) = last.split_once('/').unwrap();
+    srv.client()
+        .delete_object()
+        .bucket(b)
+        .key(k)
+        .send()
+        .await
+        .expect("delete");
+    let p2 = get_search(&srv, As::Bearer(t), &[("sort", "key"), ("cursor", &c)]).await;
+    assert_eq!(found(&p2), whole[2..].to_vec());
 });
 
 storage_test!(item_fields, |srv| async move {
@@ -1350,6 +1366,35 @@ storage_test!(bucket_policies_decide_per_object, |srv| async move {
     ])).await;
     let r = get_search(&srv, As::Bearer(&ot), &[("bucket", "vault")]).await;
     assert_eq!(found(&r).len(), 7);
+
+    // Conditions see the admin request's source address (the test client is on loopback).
+    set_policy(
+        &c,
+        "vault",
+        json!([{"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::vault/*",
+                "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}}]),
+    )
+    .await;
+    assert!(
+        c.head_object()
+            .bucket("vault")
+            .key("a0/open.txt")
+            .send()
+            .await
+            .is_err()
+    );
+    let r = get_search(&srv, As::Bearer(&admin), &[("facets", "bucket")]).await;
+    assert_eq!(found(&r), ["docs/plain.txt"]);
+    assert_eq!(facet(&r, "bucket"), pairs(&[("docs", 1)]));
+    set_policy(
+        &c,
+        "vault",
+        json!([{"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::vault/*",
+                "Condition": {"NotIpAddress": {"aws:SourceIp": "127.0.0.0/8"}}}]),
+    )
+    .await;
+    let r = get_search(&srv, As::Bearer(&admin), &[("bucket", "vault")]).await;
+    assert_eq!(found(&r).len(), 12);
 
     // ar elements: metadata is readable, so objects are found.
     element_cli(&srv, &["create", "attic", "--mode", "rw"]);
