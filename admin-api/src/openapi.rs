@@ -24,10 +24,11 @@ pub const CLIENT_BASIC: &str = "client_basic";
 #[openapi(
     info(
         title = "ArtStore admin API",
-        description = "Service accounts, tokens, storage elements, audit log, probes and metrics of \
+        description = "Service accounts, tokens, storage elements, audit log, search, probes and metrics of \
             an ArtStore node. Every error is JSON `{error, message, request_id}`; the request id is \
             also in the `x-request-id` header. Authenticated operations accept an admin (or, for \
-            reads, auditor) bearer JWT from `POST /api/v1/auth/token`, or a SigV4-signed request.",
+            reads, auditor) bearer JWT from `POST /api/v1/auth/token`, or a SigV4-signed request; \
+            search is open to every active account.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(ready_doc),

@@ -141,6 +141,8 @@ pub struct SearchRestore {
 
 /// The request body of `POST /api/v1/search`: the same fields as the query string. Besides
 /// these, any `attr.<name>[.<op>]` (a string, or a list for equality) and `tag.<key>` field.
+// For the document only: the handler reads the body as a JSON object, since `attr.*` and
+// `tag.*` fields have open names.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct SearchRequest {
