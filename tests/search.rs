@@ -1658,6 +1658,42 @@ storage_test!(cli_table_and_json, |srv| async move {
     );
     assert_eq!(lines[4], "3 objects", "{out}");
     assert!(lines[5].starts_with("more: --cursor "), "{out}");
+    // On a terminal (a pseudo-terminal from `script`), the table is the default.
+    if require_tool("script") {
+        let mut args = vec![
+            artstore_bin(),
+            "search".into(),
+            "поставки".into(),
+            "--data-dir".into(),
+            srv.data_dir().display().to_string(),
+        ];
+        if let Some(url) = srv.database_url() {
+            args.extend(["--database-url".into(), url]);
+        }
+        let line = args
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_remove("ARTSTORE_DATABASE_URL")
+            .env_remove("ARTSTORE_MASTER_KEY")
+            .env_remove("ARTSTORE_CONFIG")
+            .env("ARTSTORE_LOG_FORMAT", "json")
+            .current_dir(srv.data_dir())
+            .output()
+            .expect("run script");
+        let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        assert!(out.status.success(), "{text}");
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('{')).collect();
+        assert!(lines[0].starts_with("KEY"), "{text}");
+        assert!(
+            lines[1].starts_with("contracts/2024/Договор поставки 2024.pdf"),
+            "{text}"
+        );
+        assert_eq!(lines[2], "1 object", "{text}");
+    }
     // A bad flag fails with the parameter named, and changes nothing.
     let (ok, _, err) = srv.cli(&["search", "--limit", "0"]);
     assert!(!ok && err.contains("limit"), "{err}");
