@@ -1709,3 +1709,36 @@ storage_test!(cli_table_and_json, |srv| async move {
         5
     );
 });
+
+// A broken index (a search table gone, as a damaged database would have it) is the server's
+// fault: 500 with the JSON error body, no SQL or table names for the caller, ERROR in the log.
+storage_test!(index_failure_is_500_without_sql, |srv| async move {
+    corpus(&srv).await;
+    let tok = admin_token(&srv).await;
+    let before = get_search(&srv, As::Bearer(&tok), &[("q", "поставки")]).await;
+    assert_eq!(found(&before), [PDF_RU]);
+    let mut conn = srv.index_conn().await;
+    sqlx::query("DROP TABLE search_docs")
+        .execute(&mut conn)
+        .await
+        .expect("drop search_docs");
+    for r in [
+        get_search(&srv, As::Bearer(&tok), &[("q", "поставки")]).await,
+        post_search(&srv, As::Bearer(&tok), &json!({"q": "поставки"})).await,
+    ] {
+        r.assert_error(500, "internal");
+        let body = r.text.to_lowercase();
+        for leak in ["search_docs", "sql", "select", "table", "relation"] {
+            assert!(!body.contains(leak), "{leak} in {}", r.text);
+        }
+    }
+    assert!(
+        srv.logs().contains("ERROR"),
+        "an index failure is logged as an error"
+    );
+    // S3 is not affected: the objects are still there.
+    assert_eq!(
+        get(&srv.client(), "other", "notes/readme.txt").await,
+        pattern(50, 5)
+    );
+});
