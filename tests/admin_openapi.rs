@@ -44,6 +44,8 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/storage-elements/{name}/mode-history"),
     ("get", "/api/v1/storage-elements/{name}/attributes"),
     ("get", "/api/v1/audit"),
+    ("get", "/api/v1/search"),
+    ("post", "/api/v1/search"),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];

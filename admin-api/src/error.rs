@@ -50,6 +50,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for `Retry-After` (429).
     pub retry_after: Option<u64>,
+    /// The request parameter at fault (`invalid_parameter` errors), in the body as `parameter`.
+    pub parameter: Option<String>,
 }
 
 impl ApiError {
@@ -59,7 +61,14 @@ impl ApiError {
             error: error.into(),
             message: message.into(),
             retry_after: None,
+            parameter: None,
         }
+    }
+    /// 400 `invalid_parameter` naming the parameter at fault.
+    pub fn invalid_parameter(parameter: impl Into<String>, msg: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", msg);
+        e.parameter = Some(parameter.into());
+        e
     }
     pub fn bad_request(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", msg)
@@ -114,11 +123,14 @@ impl IntoResponse for ApiError {
         } else {
             tracing::info!(request_id = %id, operation, status, code = %self.error, "admin request refused");
         }
-        let body = json!({
+        let mut body = json!({
             "error": self.error,
             "message": self.message,
             "request_id": request_id(),
         });
+        if let Some(p) = self.parameter {
+            body["parameter"] = json!(p);
+        }
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())

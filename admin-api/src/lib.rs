@@ -1,5 +1,5 @@
-//! ArtStore's admin REST API. For now: the health probes; accounts, elements, tokens and
-//! search follow (DESIGN.md §6).
+//! ArtStore's admin REST API (DESIGN.md §6): probes, tokens, accounts, elements, audit,
+//! maintenance and search.
 
 pub mod accounts;
 pub mod audit;
@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 mod query;
 pub mod ratelimit;
+pub mod search;
 pub mod sigv4;
 pub mod tokens;
 
@@ -51,6 +52,7 @@ fn api() -> OpenApiRouter<AdminState> {
         .merge(accounts::routes())
         .merge(audit::routes())
         .merge(elements::routes())
+        .merge(search::routes())
 }
 
 /// The OpenAPI document of the admin API (what `GET /api/v1/openapi.json` serves).

@@ -24,10 +24,11 @@ pub const CLIENT_BASIC: &str = "client_basic";
 #[openapi(
     info(
         title = "ArtStore admin API",
-        description = "Service accounts, tokens, storage elements, audit log, probes and metrics of \
+        description = "Service accounts, tokens, storage elements, audit log, search, probes and metrics of \
             an ArtStore node. Every error is JSON `{error, message, request_id}`; the request id is \
             also in the `x-request-id` header. Authenticated operations accept an admin (or, for \
-            reads, auditor) bearer JWT from `POST /api/v1/auth/token`, or a SigV4-signed request.",
+            reads, auditor) bearer JWT from `POST /api/v1/auth/token`, or a SigV4-signed request; \
+            search is open to every active account.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(ready_doc),
@@ -37,6 +38,7 @@ pub const CLIENT_BASIC: &str = "client_basic";
         (name = "service-accounts", description = "Machine identities: S3 keys, roles, grants"),
         (name = "storage-elements", description = "Buckets with lifecycle modes and quotas"),
         (name = "audit", description = "Who did what"),
+        (name = "search", description = "Find objects by text, attributes and tags"),
         (name = "operations", description = "Probes, metrics and this document (no authentication)"),
     )
 )]
@@ -199,12 +201,15 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
 #[schema(example = json!({"error": "not_found", "message": "service account 'x' not found", "request_id": "9F1C2B7A4D3E5F60"}))]
 pub struct ErrorBody {
     /// Machine-readable code, e.g. `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `payload_too_large`, `rate_limited`, `invalid_client`, `internal`.
+    /// `conflict`, `payload_too_large`, `rate_limited`, `invalid_client`, `invalid_parameter`,
+    /// `unavailable`, `internal`.
     pub error: String,
     /// What is wrong, for people.
     pub message: String,
     /// The request's id (also in `x-request-id`).
     pub request_id: String,
+    /// With `invalid_parameter`: the parameter at fault (e.g. `limit`, `attr.year.gte`).
+    pub parameter: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

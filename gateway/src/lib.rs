@@ -15,5 +15,6 @@ pub mod policy;
 pub mod recovery;
 pub mod restore_worker;
 pub mod s3;
+pub mod search_cli;
 pub mod server;
 pub mod signed;

@@ -38,6 +38,9 @@ enum Command {
         #[command(subcommand)]
         action: artstore_gateway::element_cli::ElementAction,
     },
+    /// Search the objects as the admin API does, with an operator's reach (works while the
+    /// server runs). A table on a terminal, JSON otherwise.
+    Search(artstore_gateway::search_cli::SearchArgs),
     /// Write a consistent copy of the SQLite index (works while the server runs).
     Backup {
         /// The backup file to create; never overwritten.
@@ -102,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Element { action } => action.common(),
         Command::Account { action } => action.common(),
         Command::Keys { action } => action.common(),
+        Command::Search(a) => &a.common,
         Command::Backup { common, .. } | Command::Restore { common, .. } => common,
     };
     logging::init(Settings::log_format_hint(args).as_deref());
@@ -117,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys { action } => {
             artstore_gateway::account_cli::run_keys(action, &settings).await
         }
+        Command::Search(a) => artstore_gateway::search_cli::run(a, &settings).await,
         Command::Backup { out, .. } => index_backup::backup(&settings, &out).await,
         Command::Restore { from, force, .. } => {
             index_backup::restore(&settings, &from, force).await

@@ -127,6 +127,24 @@ impl Store {
             .transpose()
     }
 
+    /// Every element with its stored bucket policy document, in one round trip (search
+    /// decides access per element).
+    pub async fn elements_with_policies(
+        &self,
+    ) -> Result<Vec<(Element, Option<String>)>, MetaError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            element_cols!(),
+            ", (SELECT document FROM bucket_policies p WHERE p.bucket = storage_elements.name) \
+             AS policy_document FROM storage_elements ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((element_from_row(r)?, r.try_get("policy_document")?)))
+            .collect()
+    }
+
     pub async fn list_elements(&self) -> Result<Vec<Element>, MetaError> {
         let rows = sqlx::query(concat!(
             "SELECT ",

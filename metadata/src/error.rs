@@ -38,6 +38,15 @@ pub enum MetaError {
 }
 
 impl MetaError {
+    /// The database could not be reached (pool exhausted or closed, connection lost): the
+    /// request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            MetaError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
+        )
+    }
+
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         MetaError::Corrupt(what.to_string())
     }

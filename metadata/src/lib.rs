@@ -32,6 +32,7 @@ pub use list::{ListEntry, ListPage, ListQuery};
 pub use model::*;
 pub use names::is_valid_bucket_name;
 pub use objects::{Checked, WriteView};
+pub use search::params as search_params;
 pub use search::{
     AttrCond, AttrFilter, CursorError, DEFAULT_LIMIT, FACET_TOP, Facet, FacetField, FacetValue,
     MAX_LIMIT, MAX_QUERY_CHARS, MAX_TERMS, QueryError, SearchError, SearchHit, SearchPage,

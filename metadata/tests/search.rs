@@ -936,8 +936,14 @@ async fn bad_input(db: &TestDb) {
             "content_type",
         );
     }
-    // Cursors: garbage, well-formed base64 of something else, and one from another sort.
-    for forged in ["garbage!", "e30", "eyJzb3J0Ijoia2V5OmFzYyJ9"] {
+    // Cursors: garbage, well-formed base64 of something else, one from another sort, and a
+    // well-formed position whose key holds a NUL (PostgreSQL refuses such text).
+    for forged in [
+        "garbage!",
+        "e30",
+        "eyJzb3J0Ijoia2V5OmFzYyJ9",
+        "eyJzb3J0Ijoia2V5OmFzYyIsImJ1Y2tldCI6ImIiLCJrZXkiOiJhXHUwMDAweiJ9",
+    ] {
         let r = s
             .search(&SearchQuery {
                 cursor: Some(forged.into()),

@@ -343,6 +343,12 @@ pub(crate) fn parse_block(v: &Value) -> Result<Vec<Condition>, PolicyError> {
 }
 
 impl Condition {
+    /// Whether the outcome depends on the target object (its stored tags), not only on the
+    /// request.
+    pub(crate) fn depends_on_object(&self) -> bool {
+        matches!(self.key, Key::ExistingObjectTag(_))
+    }
+
     /// Whether the request satisfies the condition.
     pub(crate) fn holds(&self, p: &Principal, cx: &Context, f: &Facts<'_>) -> bool {
         let values = self.key.values(p, cx, f).filter(|v| !v.is_empty());

@@ -229,6 +229,90 @@ impl Policy {
     }
 }
 
+/// Whether something holds for every object of a bucket, for none, or only for some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Every,
+    Some,
+    NoObject,
+}
+
+impl Scope {
+    /// Both must hold.
+    fn and(self, other: Scope) -> Scope {
+        match (self, other) {
+            (Scope::NoObject, _) | (_, Scope::NoObject) => Scope::NoObject,
+            (Scope::Every, Scope::Every) => Scope::Every,
+            _ => Scope::Some,
+        }
+    }
+
+    /// One of them must hold.
+    pub(crate) fn or(self, other: Scope) -> Scope {
+        match (self, other) {
+            (Scope::Every, _) | (_, Scope::Every) => Scope::Every,
+            (Scope::NoObject, Scope::NoObject) => Scope::NoObject,
+            _ => Scope::Some,
+        }
+    }
+
+    fn not(self) -> Scope {
+        match self {
+            Scope::Every => Scope::NoObject,
+            Scope::NoObject => Scope::Every,
+            Scope::Some => Scope::Some,
+        }
+    }
+}
+
+/// Which object ARNs `arn:aws:s3:::bucket/<key>` one resource pattern matches. Sound, not
+/// exact: `Every` and `NoObject` are only said when certain, anything else is `Some`.
+fn pattern_scope(pattern: &str, bucket: &str) -> Scope {
+    let base = format!("arn:aws:s3:::{bucket}/");
+    // `A*` matching the bare prefix matches it followed by any key (the star takes the key).
+    if pattern.ends_with('*') && wildcard::matches(pattern, &base, false) {
+        return Scope::Every;
+    }
+    if !pattern.contains(['*', '?']) {
+        // Exactly one ARN: an object's when it names a key in this bucket.
+        return if pattern.len() > base.len() && pattern.starts_with(&base) {
+            Scope::Some
+        } else {
+            Scope::NoObject
+        };
+    }
+    // Every match starts with the pattern's literal head; if that head and the prefix
+    // disagree before either ends, no object ARN can match.
+    let head: String = pattern
+        .chars()
+        .take_while(|c| !matches!(c, '*' | '?'))
+        .collect();
+    if head.starts_with(&base) || base.starts_with(&head) {
+        Scope::Some
+    } else {
+        Scope::NoObject
+    }
+}
+
+impl Policy {
+    /// For which objects of `bucket` some statement with `effect` matches the object action
+    /// `action` (see [`Scope`]).
+    pub(crate) fn object_scope(
+        &self,
+        effect: Effect,
+        p: &Principal,
+        cx: &Context,
+        bucket: &str,
+        action: Action,
+    ) -> Scope {
+        self.statements
+            .iter()
+            .filter(|s| s.effect == effect)
+            .map(|s| s.object_scope(p, cx, bucket, action))
+            .fold(Scope::NoObject, Scope::or)
+    }
+}
+
 impl Patterns {
     fn hit(&self, matches: impl Fn(&str) -> bool) -> bool {
         self.items.iter().any(|i| matches(i)) != self.not
@@ -236,6 +320,39 @@ impl Patterns {
 }
 
 impl Statement {
+    /// For which objects of `bucket` the statement matches an object action, as far as the
+    /// request alone tells (resources and object-tag conditions depend on the object).
+    fn object_scope(&self, p: &Principal, cx: &Context, bucket: &str, action: Action) -> Scope {
+        let id = &p.identity;
+        let request = self
+            .principals
+            .hit(|x| x == "*" || x == id.name || x == id.account_id)
+            && self
+                .actions
+                .hit(|a| a == "*" || wildcard::matches(a, action.name(), true))
+            && self
+                .conditions
+                .iter()
+                .filter(|c| !c.depends_on_object())
+                .all(|c| c.holds(p, cx, &Facts::default()));
+        if !request {
+            return Scope::NoObject;
+        }
+        let any = self
+            .resources
+            .items
+            .iter()
+            .map(|r| pattern_scope(r, bucket))
+            .fold(Scope::NoObject, Scope::or);
+        let resources = if self.resources.not { any.not() } else { any };
+        let tags = if self.conditions.iter().any(Condition::depends_on_object) {
+            Scope::Some
+        } else {
+            Scope::Every
+        };
+        resources.and(tags)
+    }
+
     fn matches(
         &self,
         p: &Principal,

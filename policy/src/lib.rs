@@ -10,6 +10,7 @@ mod error;
 mod evaluate;
 mod mode;
 mod principal;
+mod reach;
 mod wildcard;
 
 pub use action::{Action, KNOWN_ACTIONS};
@@ -19,6 +20,7 @@ pub use error::{Denial, PolicyError};
 pub use evaluate::{evaluate, may_create_bucket};
 pub use mode::{ModeStatement, effective_policy, mode_statements};
 pub use principal::{GrantAccess, Principal};
+pub use reach::{Reach, reach};
 
 #[cfg(test)]
 mod tests;

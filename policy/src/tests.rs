@@ -746,3 +746,182 @@ fn admins_can_always_replace_a_policy() {
         "AccessDenied"
     );
 }
+
+mod reach {
+    use super::*;
+    use crate::{Reach, reach};
+
+    const KEYS: &[&str] = &[
+        "a.txt",
+        "secret/x.pdf",
+        "secret/",
+        "secretary.txt",
+        "public/y",
+        "invoices/z",
+        "x*?",
+    ];
+
+    fn tag_sets() -> Vec<BTreeMap<String, String>> {
+        let one = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+        vec![
+            BTreeMap::new(),
+            one("class", "secret"),
+            one("class", "public"),
+        ]
+    }
+
+    fn principals() -> Vec<Principal> {
+        vec![
+            who(Some(Role::Admin), &[]),
+            who(Some(Role::Auditor), &[]),
+            who(Some(Role::User), &[]),
+            who(Some(Role::User), &[("invoices", "read")]),
+            who(Some(Role::User), &[("other", "write")]),
+            who(Some(Role::Readonly), &[]),
+            who(Some(Role::Readonly), &[("other", "read")]),
+            who(None, &[]),
+        ]
+    }
+
+    /// Statements covering each way a policy can depend on the object, or not.
+    const POLICIES: &[&str] = &[
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::invoices/secret/*"}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::invoices/*"}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::invoices"}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::inv*"}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::invoices/x?*"}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::invoices/a.txt"}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","NotResource":"arn:aws:s3:::invoices/public/*"}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","NotResource":"arn:aws:s3:::invoices/*"}"#,
+        r#"{"Effect":"Deny","Principal":{"AWS":"bob"},"Action":"s3:GetObject","Resource":"*"}"#,
+        r#"{"Effect":"Deny","Principal":{"AWS":"carol"},"Action":"s3:GetObject","Resource":"*"}"#,
+        r#"{"Effect":"Deny","Principal":"*","NotAction":"s3:GetObject","Resource":"*"}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"s3:ExistingObjectTag/class":"secret"}}}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"Null":{"s3:ExistingObjectTag/class":"true"}}}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}"#,
+        r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::invoices/public/*"}"#,
+        r#"{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::invoices/*"}"#,
+        r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"s3:ExistingObjectTag/class":"public"}}}"#,
+        r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","NotResource":"arn:aws:s3:::invoices/secret/*"}"#,
+        r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::invoices/secret/*"}"#,
+    ];
+
+    fn cx() -> Context {
+        Context {
+            source_ip: Some("10.1.2.3".parse().expect("ip")),
+            ..Context::default()
+        }
+    }
+
+    /// What `evaluate` says for each sample object: (some allowed, some denied).
+    fn outcomes(p: &Principal, el: &Element, pol: &Policy, a: Action) -> (bool, bool) {
+        let (mut allowed, mut denied) = (false, false);
+        for key in KEYS {
+            for tags in tag_sets() {
+                let f = Facts {
+                    key: Some(key),
+                    key_exists: true,
+                    existing_tags: Some(&tags),
+                };
+                match evaluate(p, el, pol, &cx(), a, f) {
+                    Ok(()) => allowed = true,
+                    Err(_) => denied = true,
+                }
+            }
+        }
+        (allowed, denied)
+    }
+
+    #[test]
+    fn never_all_when_one_is_denied_never_none_when_one_is_allowed() {
+        let mut policies: Vec<Policy> = vec![Policy::default()];
+        policies.extend(POLICIES.iter().map(|s| policy(s)));
+        let mut seen = BTreeMap::new();
+        for pol in &policies {
+            for mode in [Mode::Edit, Mode::Rw, Mode::Ro, Mode::Ar] {
+                let el = element(mode);
+                for p in principals() {
+                    for a in [Action::HeadObject, Action::GetObject] {
+                        let r = reach(&p, &el, pol, &cx(), a);
+                        let (allowed, denied) = outcomes(&p, &el, pol, a);
+                        match r {
+                            Reach::All => assert!(
+                                !denied,
+                                "All, but one is denied: {pol:?} {p:?} {mode} {a:?}"
+                            ),
+                            Reach::None => assert!(
+                                !allowed,
+                                "None, but one is allowed: {pol:?} {p:?} {mode} {a:?}"
+                            ),
+                            Reach::Depends => {}
+                        }
+                        *seen.entry(format!("{r:?}")).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        // Not everything falls back to asking per object.
+        assert!(seen.get("All").copied().unwrap_or(0) > 50, "{seen:?}");
+        assert!(seen.get("None").copied().unwrap_or(0) > 50, "{seen:?}");
+        assert!(seen.get("Depends").copied().unwrap_or(0) > 10, "{seen:?}");
+    }
+
+    #[test]
+    fn classifies_the_common_cases_exactly() {
+        let user = who(Some(Role::User), &[]);
+        let granted = who(Some(Role::User), &[("invoices", "read")]);
+        let elsewhere = who(Some(Role::User), &[("other", "write")]);
+        let el = element(Mode::Edit);
+        let none = Policy::default();
+        let cases: &[(&Principal, &Policy, Reach)] = &[
+            (&user, &none, Reach::All),
+            (&granted, &none, Reach::All),
+            (&elsewhere, &none, Reach::None),
+        ];
+        for (p, pol, want) in cases {
+            assert_eq!(
+                reach(p, &el, pol, &cx(), Action::HeadObject),
+                *want,
+                "{p:?}"
+            );
+        }
+        let at = |i: usize| policy(POLICIES[i]);
+        let head = |p: &Principal, pol: &Policy| reach(p, &el, pol, &cx(), Action::HeadObject);
+        // A Deny on `secret/*`: per object.
+        assert_eq!(head(&user, &at(0)), Reach::Depends);
+        // A Deny on the whole bucket's objects, or by a resource like `inv*`: nothing.
+        assert_eq!(head(&user, &at(1)), Reach::None);
+        assert_eq!(head(&user, &at(3)), Reach::None);
+        // A Deny on the bucket itself (not its objects) leaves HEAD alone.
+        assert_eq!(head(&user, &at(2)), Reach::All);
+        // NotResource covering every object denies none.
+        assert_eq!(head(&user, &at(7)), Reach::All);
+        assert_eq!(head(&user, &at(6)), Reach::Depends);
+        // Principal and request conditions are decided once.
+        assert_eq!(head(&user, &at(8)), Reach::None);
+        assert_eq!(head(&user, &at(9)), Reach::All);
+        assert_eq!(head(&user, &at(13)), Reach::None);
+        assert_eq!(head(&user, &at(14)), Reach::All);
+        // Tags: per object.
+        assert_eq!(head(&user, &at(11)), Reach::Depends);
+        // A policy Allow for an account the grants leave out.
+        assert_eq!(head(&elsewhere, &at(15)), Reach::Depends);
+        assert_eq!(head(&elsewhere, &at(16)), Reach::All);
+        assert_eq!(head(&elsewhere, &none), Reach::None);
+        // The archive mode keeps HEAD and denies reading the bytes.
+        let ar = element(Mode::Ar);
+        assert_eq!(
+            reach(&user, &ar, &none, &cx(), Action::HeadObject),
+            Reach::All
+        );
+        assert_eq!(
+            reach(&user, &ar, &none, &cx(), Action::GetObject),
+            Reach::None
+        );
+        assert_eq!(
+            reach(&who(None, &[]), &el, &none, &cx(), Action::HeadObject),
+            Reach::None
+        );
+    }
+}

@@ -47,7 +47,8 @@ pub(crate) fn decode(token: &str, sort: Sort) -> Result<Position, CursorError> {
         SortField::Created | SortField::Size => p.int.is_some() && p.real.is_none(),
         SortField::Relevance => p.real.is_some_and(f64::is_finite) && p.int.is_none(),
     };
-    if !fits {
+    // A forged position must not reach the database as text it refuses (NUL).
+    if !fits || p.bucket.contains('\0') || p.key.contains('\0') {
         return Err(CursorError::Malformed);
     }
     Ok(p)

@@ -19,6 +19,7 @@
 //! of a relevance sort) differ between the two, and bm25 moves with the corpus statistics.
 
 mod cursor;
+pub mod params;
 mod parse;
 mod postgres;
 mod sql;
