@@ -351,42 +351,75 @@ fn map_legacy(
     })
 }
 
-/// Attribute names as S3 user metadata allows them (HTTP header tokens, lower case): letters
-/// lower-cased (Cyrillic too), space → `-`, token characters kept, every other byte (Cyrillic
-/// included) percent-encoded in lower-case hex, so the original name can be read back.
+/// Attribute names as S3 user metadata allows them (HTTP header tokens, lower case) and the
+/// search API finds them: letters lower-cased, Cyrillic transliterated (`Отдел` → `otdel`),
+/// space → `-`, `a-z 0-9 - _ .` kept, any other character as `_` plus its UTF-8 bytes in hex.
 pub fn attribute_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for ch in name.trim().to_lowercase().chars() {
         match ch {
-            'a'..='z'
-            | '0'..='9'
-            | '-'
-            | '_'
-            | '.'
-            | '!'
-            | '#'
-            | '$'
-            | '&'
-            | '\''
-            | '*'
-            | '+'
-            | '^'
-            | '`'
-            | '|'
-            | '~' => out.push(ch),
+            'a'..='z' | '0'..='9' | '-' | '_' | '.' => out.push(ch),
             ' ' => out.push('-'),
-            other => {
-                let mut buf = [0u8; 4];
-                for b in other.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("%{b:02x}"));
+            other => match translit(other) {
+                Some(latin) => out.push_str(latin),
+                None => {
+                    let mut buf = [0u8; 4];
+                    out.push('_');
+                    for b in other.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("{b:02x}"));
+                    }
                 }
-            }
+            },
         }
     }
     if out.is_empty() {
         out.push('_');
     }
     out
+}
+
+/// Russian and Ukrainian letters in Latin (after GOST 7.79 B, simplified; hard and soft signs
+/// dropped).
+fn translit(ch: char) -> Option<&'static str> {
+    Some(match ch {
+        'а' => "a",
+        'б' => "b",
+        'в' => "v",
+        'г' => "g",
+        'ґ' => "g",
+        'д' => "d",
+        'е' => "e",
+        'є' => "ye",
+        'ё' => "yo",
+        'ж' => "zh",
+        'з' => "z",
+        'и' => "i",
+        'і' => "i",
+        'ї' => "yi",
+        'й' => "j",
+        'к' => "k",
+        'л' => "l",
+        'м' => "m",
+        'н' => "n",
+        'о' => "o",
+        'п' => "p",
+        'р' => "r",
+        'с' => "s",
+        'т' => "t",
+        'у' => "u",
+        'ф' => "f",
+        'х' => "kh",
+        'ц' => "c",
+        'ч' => "ch",
+        'ш' => "sh",
+        'щ' => "shh",
+        'ъ' | 'ь' => "",
+        'ы' => "y",
+        'э' => "e",
+        'ю' => "yu",
+        'я' => "ya",
+        _ => return None,
+    })
 }
 
 /// Names normalised in order (custom_attributes, then metadata, then kept legacy fields): a
@@ -461,12 +494,9 @@ mod tests {
         assert_eq!(
             a.custom_attributes,
             BTreeMap::from([
-                (
-                    "%d0%be%d1%82%d0%b4%d0%b5%d0%bb".to_owned(),
-                    "бухгалтерия".to_owned()
-                ),
                 ("description".to_owned(), "годовой".to_owned()),
                 ("n".to_owned(), "3".to_owned()),
+                ("otdel".to_owned(), "бухгалтерия".to_owned()),
                 ("project".to_owned(), "apollo".to_owned()),
             ])
         );
@@ -546,10 +576,14 @@ mod tests {
             ("project".into(), "a".into()),
             ("PROJECT".into(), "b".into()),
             ("my key".into(), "c".into()),
+            ("Дата приёма".into(), "d".into()),
+            ("a:b".into(), "e".into()),
         ]);
         assert_eq!(
             m,
             BTreeMap::from([
+                ("a_3ab".to_owned(), "e".to_owned()),
+                ("data-priyoma".to_owned(), "d".to_owned()),
                 ("my-key".to_owned(), "c".to_owned()),
                 ("project".to_owned(), "a".to_owned()),
                 ("project-2".to_owned(), "b".to_owned()),
