@@ -874,3 +874,60 @@ storage_test!(checksums_can_be_skipped_and_keys_chosen, |srv| async move {
     assert!(!ok && err.contains("element.json"), "{err}");
     only_element_json_added(&before, &l.snapshot());
 });
+
+storage_test!(
+    restoring_an_imported_archived_document_keeps_its_key,
+    |srv| async move {
+        let l = Legacy::new();
+        let docs = archive(&l);
+        let (ok, report, err) = import(&srv, &l, "vault", &["--mode", "ar"]);
+        assert!(ok, "{err} {report}");
+        let (key, doc) = &docs[0];
+        let c = srv.client();
+        sdk_err(c.get_object().bucket("vault").key(key).send().await)
+            .assert(403, "InvalidObjectState");
+        c.restore_object()
+            .bucket("vault")
+            .key(key)
+            .restore_request(s3::types::RestoreRequest::builder().days(1).build())
+            .send()
+            .await
+            .expect("restore");
+        // The restore verifies in the background; its end is visible in HEAD.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            let h = c
+                .head_object()
+                .bucket("vault")
+                .key(key)
+                .send()
+                .await
+                .expect("head");
+            if h.restore()
+                .is_some_and(|r| r.contains("ongoing-request=\"false\""))
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "restore never ended");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(get(&c, "vault", key).await, doc.data);
+        let v2: Value =
+            serde_json::from_slice(&std::fs::read(l.root().join(doc.sidecar())).expect("sidecar"))
+                .expect("json");
+        assert_eq!(v2["restore"]["status"], "completed", "{v2}");
+        assert_eq!(v2["bucket"], "vault", "{v2}");
+        assert_eq!(v2["key"], key.as_str(), "{v2}");
+        assert_eq!(v2["etag"], sha256_hex(&doc.data), "{v2}");
+
+        let listing = list_keys(&c, "vault").await;
+        let mut srv = srv;
+        srv.stop();
+        let (rebuilt, _) = srv.rebuild_lost_index().await;
+        assert_eq!(rebuilt["broken"], json!([]), "{rebuilt}");
+        srv.restart().await;
+        let c = srv.client();
+        assert_eq!(list_keys(&c, "vault").await, listing);
+        assert_eq!(get(&c, "vault", key).await, doc.data, "still restored");
+    }
+);
