@@ -11,9 +11,7 @@ use artstore_admin::maintenance::record_from_attr;
 use artstore_backends::legacy::{DEFAULT_KEY_TEMPLATE, adopt};
 use artstore_backends::legacy_tree::sha256_at;
 use artstore_backends::{AdoptError, AttrJson, KeyTemplate, LegacyTree, LocalFs};
-use artstore_metadata::{
-    Checked, Element, Mode, NewElement, Store, import_key_template, imported_backend,
-};
+use artstore_metadata::{Element, Mode, NewElement, Store, import_key_template, imported_backend};
 use serde::Serialize;
 
 use crate::progress::{Progress, interactive};
@@ -258,6 +256,10 @@ fn existing(el: &Element, fs: &LocalFs, args: &ImportArgs) -> anyhow::Result<Str
     Ok(template)
 }
 
+/// Documents indexed per transaction: one commit (and its fsync) per document would bound an
+/// import at the disk's commit rate.
+const BATCH: usize = 500;
+
 /// Why a document was not written when its row was to be committed.
 enum Refused {
     Already,
@@ -333,10 +335,13 @@ pub async fn run(args: ImportArgs, store: &Store, fs: &LocalFs) -> anyhow::Resul
         report.element_created = true;
     }
     let progress = Progress::items(show, "indexing", candidates.len() as u64);
-    for c in candidates {
-        let rec = record_from_attr(&args.name, &c.data_rel, &c.attr);
-        let res = store
-            .put_object_if(&rec, |view| match view.current {
+    for batch in candidates.chunks(BATCH) {
+        let recs: Vec<_> = batch
+            .iter()
+            .map(|c| record_from_attr(&args.name, &c.data_rel, &c.attr))
+            .collect();
+        let outcome = store
+            .put_objects_if(&recs, |rec, current| match current {
                 None => Ok(()),
                 Some(cur) if cur.file_id == rec.file_id && cur.storage_path == rec.storage_path => {
                     Err(Refused::Already)
@@ -344,31 +349,36 @@ pub async fn run(args: ImportArgs, store: &Store, fs: &LocalFs) -> anyhow::Resul
                 Some(cur) => Err(Refused::Taken(cur.storage_path.clone())),
             })
             .await;
-        match res {
-            Ok(_) => {
-                report.bytes_imported += c.attr.file_size;
-                report.imported.push(Imported {
-                    key: rec.key.clone(),
-                    file: c.data_rel,
-                    size: c.attr.file_size,
-                });
-            }
-            Err(Checked::Refused(Refused::Already)) => report.already_imported += 1,
-            Err(Checked::Refused(Refused::Taken(by))) => skip(
-                &mut report.skipped,
-                &c.sidecar,
-                format!("its key {:?} is already held by {by}", rec.key),
-            ),
-            Err(Checked::Index(e)) => {
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
                 progress.finish();
                 return Err(anyhow::Error::new(e).context(format!(
-                    "indexing {} failed; {} documents were imported before it (run the import again to go on)",
-                    c.sidecar,
+                    "indexing the batch from {} failed; {} documents were imported before it (run the import again to go on)",
+                    batch[0].sidecar,
                     report.imported.len()
                 )));
             }
+        };
+        for ((c, rec), res) in batch.iter().zip(&recs).zip(outcome) {
+            match res {
+                Ok(()) => {
+                    report.bytes_imported += c.attr.file_size;
+                    report.imported.push(Imported {
+                        key: rec.key.clone(),
+                        file: c.data_rel.clone(),
+                        size: c.attr.file_size,
+                    });
+                }
+                Err(Refused::Already) => report.already_imported += 1,
+                Err(Refused::Taken(by)) => skip(
+                    &mut report.skipped,
+                    &c.sidecar,
+                    format!("its key {:?} is already held by {by}", rec.key),
+                ),
+            }
+            progress.item_done();
         }
-        progress.item_done();
     }
     progress.finish();
     audit(store, &report).await;
