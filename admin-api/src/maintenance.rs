@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use artstore_backends::attr::RestoreAttr;
-use artstore_backends::{AttrJson, BackendError, LocalFs};
+use artstore_backends::{AttrJson, BackendError, KeyTemplate, LocalFs};
 use artstore_metadata::{
     ElementDoc, ListEntry, ListQuery, MetaError, Mode, NewElement, ObjectRecord, RestoreState,
-    Store,
+    Store, import_key_template, imported_backend,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -177,15 +177,17 @@ impl Maintenance {
             if !self.ensure_element(&bucket, &mut report).await? {
                 continue;
             }
+            let element = self.store.get_element(&bucket).await?;
             // Only `edit` ever lets a key be overwritten (and no element becomes `edit`).
-            let overwrites = self
-                .store
-                .get_element(&bucket)
-                .await?
-                .is_none_or(|e| e.mode == Mode::Edit);
+            let overwrites = element.as_ref().is_none_or(|e| e.mode == Mode::Edit);
+            // An imported element's legacy sidecars get their keys as the import gave them.
+            let template = element
+                .as_ref()
+                .and_then(|e| import_key_template(&e.backend))
+                .and_then(|t| KeyTemplate::parse(&t).ok());
             for rel in self.fs.sidecars(&bucket, since).await? {
                 report.sidecars_seen += 1;
-                self.reconcile_sidecar(&bucket, &rel, overwrites, &mut report)
+                self.reconcile_sidecar(&bucket, &rel, overwrites, template.as_ref(), &mut report)
                     .await?;
             }
             for upload_id in self.fs.upload_dirs(&bucket).await? {
@@ -218,13 +220,17 @@ impl Maintenance {
             Err(e) => Err(format!("element.json cannot be read ({e})")),
         };
         // An element on its own root path is a symlink to it: the link is the truth.
-        let backend = artstore_metadata::local_backend(self.fs.element_path(bucket).as_deref());
+        let path = self.fs.element_path(bucket);
+        let backend = artstore_metadata::local_backend(path.as_deref());
         let (new, created_ms, history, tags) = match doc {
             Ok(doc) => (
                 NewElement {
+                    backend: match (&path, import_key_template(&doc.backend.to_string())) {
+                        (Some(p), Some(t)) => imported_backend(p, &t),
+                        _ => backend,
+                    },
                     name: bucket.to_owned(),
                     mode: doc.mode,
-                    backend,
                     capacity_bytes: doc.capacity_bytes,
                     description: doc.description,
                     created_by: doc.created_by.unwrap_or_else(|| "recovery".into()),
@@ -271,9 +277,18 @@ impl Maintenance {
         bucket: &str,
         rel: &str,
         overwrites: bool,
+        template: Option<&KeyTemplate>,
         report: &mut ReconcileReport,
     ) -> Result<(), MaintenanceError> {
-        let attr = match self.fs.read_attr(bucket, rel).await {
+        let read = match template {
+            Some(t) => self
+                .fs
+                .read_adopted(bucket, rel, t)
+                .await
+                .map(|a| (a.attr, a.legacy)),
+            None => self.fs.read_attr(bucket, rel).await.map(|a| (a, false)),
+        };
+        let (attr, legacy) = match read {
             Ok(a) => a,
             Err(e @ (BackendError::InvalidAttr(_) | BackendError::NotFound(_))) => {
                 report.broken.push(format!("{bucket}/{rel}: {e}"));
@@ -295,6 +310,14 @@ impl Maintenance {
             None => {
                 self.store.put_object(&rec).await?;
                 report.objects_indexed += 1;
+            }
+            // A legacy document is never replaced nor removed: the first to claim a key
+            // keeps it, as `element import` decided.
+            Some(cur) if legacy && cur.storage_path != rec.storage_path => {
+                report.broken.push(format!(
+                    "{bucket}/{data_rel}: its key {:?} is held by {}",
+                    rec.key, cur.storage_path
+                ));
             }
             Some(cur) if cur.file_id == rec.file_id => {
                 if cur == rec {

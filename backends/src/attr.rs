@@ -190,7 +190,7 @@ pub fn format_timestamp(t: OffsetDateTime) -> String {
 
 /// Normalises a legacy datetime (`2024-01-02 03:04:05[.ffffff][+00:00]`, naive = UTC) to
 /// RFC 3339 UTC. Unparseable values are kept as they are rather than lost.
-fn migrate_datetime(s: &str) -> String {
+pub(crate) fn migrate_datetime(s: &str) -> String {
     let s = s.trim();
     let with_t = match s.find(' ') {
         Some(10) => format!("{}T{}", &s[..10], &s[11..]),

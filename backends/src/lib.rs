@@ -3,6 +3,8 @@
 pub mod attr;
 pub mod digest;
 pub mod error;
+pub mod legacy;
+pub mod legacy_tree;
 pub mod local;
 pub mod naming;
 
@@ -12,6 +14,8 @@ pub use attr::{
 };
 pub use digest::{ChecksumAlgorithm, Digests, Hasher, composite_checksum, full_object_checksum};
 pub use error::BackendError;
+pub use legacy::{AdoptError, Adopted, KeyTemplate};
+pub use legacy_tree::{LegacyTree, SidecarFile};
 pub use local::{LocalFs, ObjectStream, Staged};
 pub use naming::{MAX_FILE_NAME_BYTES, StorageName, sanitize, storage_name};
 

@@ -118,6 +118,58 @@ impl LocalFs {
         .await
     }
 
+    /// Makes the existing directory `path` (written by an earlier implementation) the root
+    /// of element `bucket`, as `create_element_at` does for an empty one, without touching a
+    /// file in it: only `element.json` is added. A directory that already has one is refused.
+    pub async fn adopt_element_at(
+        &self,
+        bucket: &str,
+        path: &Path,
+        element_json: &[u8],
+    ) -> Result<(), BackendError> {
+        let link = self.element(bucket)?;
+        let root = self.root.clone();
+        let target = path.to_path_buf();
+        let bytes = element_json.to_vec();
+        blocking(move || {
+            check_element_path(&root, &target)?;
+            if !target.is_dir() {
+                return Err(invalid_input(format!(
+                    "{} is not a directory",
+                    target.display()
+                )));
+            }
+            if target.join(ELEMENT_JSON).exists() {
+                return Err(invalid_input(format!(
+                    "{} already holds an element.json: it is an element of this ArtStore",
+                    target.display()
+                )));
+            }
+            ensure_dir(&root)?;
+            std::os::unix::fs::symlink(&target, &link).at(&link)?;
+            fsync_dir(&root)?;
+            write_atomic(&target, ELEMENT_JSON, &bytes)
+        })
+        .await
+    }
+
+    /// Takes back `adopt_element_at` when the index refused the element: the link and the
+    /// `element.json` it wrote go, nothing else.
+    pub async fn unadopt_element(&self, bucket: &str) -> Result<(), BackendError> {
+        let link = self.element(bucket)?;
+        let root = self.root.clone();
+        blocking(move || {
+            if let Ok(target) = std::fs::read_link(&link) {
+                remove_file(&target.join(ELEMENT_JSON))?;
+                fsync_dir(&target)?;
+                remove_file(&link)?;
+                fsync_dir(&root)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Where the element's files are: its own root path, or `None` for one in the data dir.
     pub fn element_path(&self, bucket: &str) -> Option<PathBuf> {
         std::fs::read_link(self.element_root(bucket)).ok()

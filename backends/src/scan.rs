@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::digest::{Digests, Hasher};
 use crate::error::BackendError;
+use crate::legacy::{Adopted, KeyTemplate, adopt};
 use crate::local::LocalFs;
 use crate::staging::blocking;
 
@@ -60,6 +61,26 @@ fn hour_key(t: OffsetDateTime) -> String {
 
 fn sidecars_under(root: &Path, since: Option<&str>) -> Result<Vec<String>, BackendError> {
     let mut out = Vec::new();
+    // Sidecars directly in the root: the flat layout of an imported Go storage element. Never
+    // written since, so only full scans (rebuild, verify) read them.
+    if since.is_none() {
+        match std::fs::read_dir(root) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(|e| io(root, e))?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if name.ends_with(SIDECAR_SUFFIX)
+                        && !name.starts_with(".tmp")
+                        && entry.file_type().map_err(|e| io(root, e))?.is_file()
+                    {
+                        out.push(name);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(root, e)),
+        }
+    }
     for y in subdirs(root, digits(4))? {
         for m in subdirs(&root.join(&y), digits(2))? {
             for d in subdirs(&root.join(&y).join(&m), digits(2))? {
@@ -111,6 +132,22 @@ impl LocalFs {
         let root = self.element_root(bucket);
         let since = since.map(hour_key);
         blocking(move || sidecars_under(&root, since.as_deref())).await
+    }
+
+    /// Reads a sidecar as an object of `bucket`: one this implementation wrote as it is, a
+    /// legacy one of an imported element mapped by `template` (see `legacy::adopt`).
+    pub async fn read_adopted(
+        &self,
+        bucket: &str,
+        rel: &str,
+        template: &KeyTemplate,
+    ) -> Result<Adopted, BackendError> {
+        let path = self.element_root(bucket).join(rel);
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(b) => b,
+            Err(e) => return Err(BackendError::io(&path, e)),
+        };
+        adopt(&bytes, rel, bucket, template).map_err(|e| BackendError::InvalidAttr(e.to_string()))
     }
 
     /// Size of a data file, `None` if it does not exist.
@@ -169,6 +206,7 @@ mod tests {
             ("2026/11/22/05", "b.txt"),
             ("2026/11/22/05", ".tmp-x.attr.json"),
             ("2026/11/22/06", "c.attr.json"),
+            ("", "flat.pdf.attr.json"),
         ] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
             std::fs::write(root.join(dir).join(name), b"{}").unwrap();
@@ -180,7 +218,8 @@ mod tests {
             [
                 "2026/11/21/23/a.txt.attr.json",
                 "2026/11/22/05/b.txt.attr.json",
-                "2026/11/22/06/c.attr.json"
+                "2026/11/22/06/c.attr.json",
+                "flat.pdf.attr.json"
             ]
         );
         let since = hour_key(time::macros::datetime!(2026-11-22 05:30 UTC));

@@ -64,6 +64,35 @@ pub enum ElementAction {
         #[command(flatten)]
         common: ServeArgs,
     },
+    /// Adopt a storage-element directory of an earlier ArtStore in place (nothing in it is
+    /// moved or rewritten): every document with a readable attr.json becomes an object.
+    /// Running it again imports only what is new.
+    Import {
+        /// The directory (absolute), left where it is.
+        #[arg(long)]
+        path: std::path::PathBuf,
+        /// Name of the new element (the bucket).
+        #[arg(long)]
+        name: String,
+        /// edit, rw, ro or ar (default ro: an archive's mode is not known).
+        #[arg(long)]
+        mode: Option<String>,
+        /// Report what would be imported; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Key of each document; placeholders {dir} {original_filename} {stem} {ext}
+        /// {storage_filename} {file_id} {owner}. Default: {dir}{original_filename}.
+        #[arg(long)]
+        key_template: Option<String>,
+        /// Do not re-hash the data files (sizes are still checked).
+        #[arg(long)]
+        no_verify_checksums: bool,
+        /// JSON report only, no progress bar, even on a terminal.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
     /// Change an element's mode: rw→ro, ro→ar, ro→rw (with --confirm).
     Mode {
         name: String,
@@ -90,7 +119,8 @@ impl ElementAction {
             | ElementAction::Show { common, .. }
             | ElementAction::Update { common, .. }
             | ElementAction::Delete { common, .. }
-            | ElementAction::Mode { common, .. } => common,
+            | ElementAction::Mode { common, .. }
+            | ElementAction::Import { common, .. } => common,
         }
     }
 }
@@ -135,9 +165,52 @@ async fn audit(store: &Store, action: &str, target: &str, detail: Option<String>
     }
 }
 
+/// `element import`: the report on stdout (JSON, or a summary under a progress bar on a
+/// terminal); fails when any document was left out.
+async fn import(
+    args: crate::element_import::ImportArgs,
+    store: &Store,
+    fs: &LocalFs,
+) -> anyhow::Result<()> {
+    let human = crate::progress::interactive(args.json);
+    let report = crate::element_import::run(args, store, fs).await?;
+    if human {
+        print!("{}", crate::element_import::summary(&report));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    anyhow::ensure!(
+        report.skipped.is_empty(),
+        "{} files were not imported (see \"skipped\")",
+        report.skipped.len()
+    );
+    Ok(())
+}
+
 pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<()> {
     let (store, fs) = open(settings).await?;
     let out = match action {
+        ElementAction::Import {
+            path,
+            name,
+            mode,
+            dry_run,
+            key_template,
+            no_verify_checksums,
+            json,
+            ..
+        } => {
+            let args = crate::element_import::ImportArgs {
+                path,
+                name,
+                mode: mode.as_deref().map(parse_mode).transpose()?,
+                dry_run,
+                key_template,
+                verify_checksums: !no_verify_checksums,
+                json,
+            };
+            return import(args, &store, &fs).await;
+        }
         ElementAction::Create {
             name,
             mode,

@@ -228,6 +228,11 @@ impl Restorer {
         if attr.file_id != rec.file_id {
             return Err(RestoreError::Conflict);
         }
+        // A legacy sidecar of an imported element does not name its object: it becomes v2,
+        // written from the index row (which holds what the import mapped).
+        if attr.bucket != rec.bucket || attr.key != rec.key {
+            attr = crate::s3::record::attr_json(rec);
+        }
         attr.restore = Some(restore_attr(new, error));
         self.inner
             .fs

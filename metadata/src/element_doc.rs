@@ -93,6 +93,9 @@ pub struct ElementDoc {
     pub created_by: Option<String>,
     pub history: Vec<ModeChange>,
     pub tags: std::collections::BTreeMap<String, String>,
+    /// The backend as recorded (e.g. an imported element's key template, see
+    /// `imported_backend`).
+    pub backend: serde_json::Value,
 }
 
 impl ElementDoc {
@@ -125,6 +128,7 @@ impl ElementDoc {
             created_by: doc.created_by,
             history,
             tags: doc.tags,
+            backend: doc.backend,
         })
     }
 }

@@ -13,6 +13,22 @@ pub fn local_backend(path: Option<&std::path::Path>) -> String {
     }
 }
 
+/// The backend of an element adopted in place from a directory of an earlier ArtStore
+/// (`artstore element import`): its legacy sidecars are read with `key_template`.
+pub fn imported_backend(path: &std::path::Path, key_template: &str) -> String {
+    serde_json::json!({"kind": "local", "path": path, "import": {"key_template": key_template}})
+        .to_string()
+}
+
+/// The key template of an imported element's backend (see `imported_backend`).
+pub fn import_key_template(backend: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(backend).ok()?;
+    v.get("import")?
+        .get("key_template")?
+        .as_str()
+        .map(str::to_owned)
+}
+
 macro_rules! element_cols {
     () => {
         "name, mode, backend, capacity_bytes, used_bytes, object_count, description, created_by, created_ms, updated_ms, mode_changed_ms, tags"

@@ -24,7 +24,8 @@ pub use audit::{AuditEvent, AuditQuery};
 pub use db::{DbKind, Store};
 pub use element_doc::ElementDoc;
 pub use elements::{
-    ElementUpdateError, ModeChange, ModeChangeError, NewElement, allowed_targets, local_backend,
+    ElementUpdateError, ModeChange, ModeChangeError, NewElement, allowed_targets,
+    import_key_template, imported_backend, local_backend,
 };
 pub use error::MetaError;
 pub use keys::SigningKey;

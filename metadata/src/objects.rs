@@ -102,6 +102,37 @@ impl Store {
         Ok(old)
     }
 
+    /// Many records in one transaction (bulk adoption of existing files): `rule` sees each
+    /// record and the object at its key inside the transaction; a refused record is left out
+    /// (nothing of it written) and its refusal returned in its place. Any index error rolls the
+    /// whole batch back.
+    pub async fn put_objects_if<E>(
+        &self,
+        recs: &[ObjectRecord],
+        rule: impl Fn(&ObjectRecord, Option<&ObjectRecord>) -> Result<(), E> + Send + Sync,
+    ) -> Result<Vec<Result<(), E>>, MetaError> {
+        let mut tx = self.begin_write().await?;
+        let mut out = Vec::with_capacity(recs.len());
+        for rec in recs {
+            self.lock_key(&mut tx, &rec.bucket, &rec.key).await?;
+            let current = self.object_tx(&mut tx, &rec.bucket, &rec.key).await?;
+            if let Err(e) = rule(rec, current.as_ref()) {
+                out.push(Err(e));
+                continue;
+            }
+            match self
+                .upsert_object_tx(&mut tx, rec, |_| Ok::<(), std::convert::Infallible>(()))
+                .await
+            {
+                Ok(_) => out.push(Ok(())),
+                Err(Checked::Index(e)) => return Err(e),
+                Err(Checked::Refused(never)) => match never {},
+            }
+        }
+        tx.commit().await.map_err(MetaError::from)?;
+        Ok(out)
+    }
+
     pub(crate) async fn upsert_object_tx<E>(
         &self,
         tx: &mut crate::db::WriteTx,

@@ -147,3 +147,52 @@ async fn listing_and_counters_sqlite() {
 async fn listing_and_counters_postgres() {
     listing_and_counters("postgres").await;
 }
+
+/// `put_objects_if`: one transaction for a batch; a refused record writes nothing of itself
+/// (no row, no counter change), the others are indexed with their search rows.
+async fn batch_put_leaves_refused_records_out(kind: &str) {
+    let Some(db) = open(kind).await else { return };
+    let s = &db.store;
+    element(s, "b").await;
+    let held = rec("b", "held", 7);
+    s.put_object(&held).await.unwrap();
+    let mut a = rec("b", "a", 10);
+    a.custom_attributes
+        .insert("project".into(), "apollo".into());
+    let clash = rec("b", "held", 1000);
+    let c = rec("b", "c", 20);
+    let out = s
+        .put_objects_if(&[a.clone(), clash, c.clone()], |r, current| match current {
+            Some(cur) if cur.file_id != r.file_id => Err(cur.storage_path.clone()),
+            _ => Ok(()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, vec![Ok(()), Err(held.storage_path.clone()), Ok(())]);
+    let e = s.get_element("b").await.unwrap().unwrap();
+    assert_eq!((e.object_count, e.used_bytes), (3, 37));
+    assert_eq!(s.get_object("b", "held").await.unwrap().unwrap(), held);
+    assert_eq!(s.get_object("b", "c").await.unwrap().unwrap(), c);
+    let page = s
+        .search(&artstore_metadata::SearchQuery {
+            attrs: vec![artstore_metadata::AttrFilter {
+                name: "project".into(),
+                cond: artstore_metadata::AttrCond::Equals(vec!["apollo".into()]),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].object.key, "a");
+}
+
+#[tokio::test]
+async fn batch_put_leaves_refused_records_out_sqlite() {
+    batch_put_leaves_refused_records_out("sqlite").await;
+}
+
+#[tokio::test]
+async fn batch_put_leaves_refused_records_out_postgres() {
+    batch_put_leaves_refused_records_out("postgres").await;
+}

@@ -13,7 +13,7 @@ mod multipart;
 mod multipart_checksum;
 mod object;
 mod policy;
-mod record;
+pub(crate) mod record;
 mod restore;
 mod tagging;
 mod unhonoured;
