@@ -48,7 +48,7 @@ pub struct ApiError {
     /// Machine-readable code, e.g. `not_found`, `invalid_client`.
     pub error: String,
     pub message: String,
-    /// Seconds for `Retry-After` (429).
+    /// Seconds for `Retry-After` (429, 503).
     pub retry_after: Option<u64>,
     /// The request parameter at fault (`invalid_parameter` errors), in the body as `parameter`.
     pub parameter: Option<String>,
@@ -143,6 +143,24 @@ impl IntoResponse for ApiError {
 
 impl From<MetaError> for ApiError {
     fn from(e: MetaError) -> Self {
+        if e.is_unavailable() {
+            tracing::error!(error = %e, request_id = %request_id(), "index unavailable");
+            let mut err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the index database is unavailable; retry later",
+            );
+            err.retry_after = Some(1);
+            return err;
+        }
+        if e.is_index_full() {
+            tracing::error!(error = %e, request_id = %request_id(), "index storage full");
+            return ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "the index database is full: no space left for it; nothing was changed",
+            );
+        }
         match e {
             MetaError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             MetaError::NoSuchElement(_) => ApiError::not_found(e.to_string()),

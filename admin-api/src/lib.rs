@@ -86,20 +86,33 @@ async fn live() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// How long each readiness check may take: the probe answers within about a second even when
+/// the database or Redis hangs.
+const READY_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+
 /// Ready when the index answers; the database is critical. Redis is optional: without it rate
 /// limits count per node, so the node serves but reports `degraded`.
 async fn ready(State(st): State<AdminState>) -> (StatusCode, Json<Value>) {
-    let database = match st.store.ping().await {
-        Ok(()) => "ok",
-        Err(e) => {
+    // Both checks run at once, each bounded, so the probe never waits for a pool timeout.
+    let (db, redis) = tokio::join!(
+        tokio::time::timeout(READY_CHECK_TIMEOUT, st.store.ping()),
+        tokio::time::timeout(READY_CHECK_TIMEOUT, st.limiter.redis_ok()),
+    );
+    let database = match db {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed: database");
             "down"
         }
+        Err(_) => {
+            tracing::warn!("readiness check failed: database did not answer in time");
+            "down"
+        }
     };
-    let redis = match st.limiter.redis_ok().await {
-        None => "not_configured",
-        Some(true) => "ok",
-        Some(false) => "down",
+    let redis = match redis {
+        Ok(None) => "not_configured",
+        Ok(Some(true)) => "ok",
+        Ok(Some(false)) | Err(_) => "down",
     };
     let (code, status) = match (database, redis) {
         ("down", _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -133,6 +146,7 @@ async fn request_ctx(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip().to_string());
     let target = format!("{} {}", req.method(), req.uri().path());
+    let req_path = req.uri().path().to_owned();
     let operation = match &matched {
         Some(m) => format!("{method} {}", m.as_str()),
         None => format!("{method} {}", req.uri().path()),
@@ -148,8 +162,11 @@ async fn request_ctx(
             let resp = next.run(req).await;
             let status = resp.status();
             // The token endpoint audits its own refusals, with the client id. Refused and failed
-            // admin requests are audited here; handlers audit their successful actions.
-            if status.as_u16() >= 400 && !target.ends_with("/api/v1/auth/token") {
+            // admin requests are audited here; handlers audit their successful actions. Probes
+            // are not admin requests: a failing readiness check during an outage would flood the
+            // log (and wait for the index it reports as down).
+            let probe = req_path.starts_with("/health/") || req_path == "/metrics";
+            if status.as_u16() >= 400 && !target.ends_with("/api/v1/auth/token") && !probe {
                 let denied = matches!(status.as_u16(), 401 | 403 | 429);
                 let actor = ctx.actor.lock().ok().and_then(|a| a.clone());
                 audit::record(

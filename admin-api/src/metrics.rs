@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 /// The counter type handed to the S3 side for streamed response bytes.
 pub use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -83,6 +84,7 @@ pub struct Metrics {
     /// Interned route templates: the set is bounded by the router's routes.
     routes: RwLock<HashMap<Box<str>, Arc<str>>>,
     elements: Arc<ElementUsage>,
+    spool: Arc<AuditSpoolGauges>,
     /// One scrape at a time: the element snapshot and its encoding belong together.
     scrape: Mutex<()>,
 }
@@ -104,6 +106,7 @@ impl Metrics {
         let admin_duration =
             Histograms::<AdminRouteLabels>::new_with_constructor(latency_histogram);
         let elements = Arc::new(ElementUsage::default());
+        let spool = Arc::new(AuditSpoolGauges::default());
         registry.register(
             "s3_requests",
             "S3 requests by operation and HTTP status",
@@ -139,6 +142,7 @@ impl Metrics {
             admin_duration.clone(),
         );
         registry.register_collector(Box::new(elements.clone()));
+        registry.register_collector(Box::new(spool.clone()));
         Metrics {
             registry,
             s3_requests,
@@ -149,6 +153,7 @@ impl Metrics {
             admin_duration,
             routes: RwLock::new(HashMap::new()),
             elements,
+            spool,
             scrape: Mutex::new(()),
         }
     }
@@ -242,6 +247,7 @@ impl Metrics {
             Ok(mut r) => *r = rows,
             Err(p) => *p.into_inner() = rows,
         }
+        *self.spool.stats.lock().unwrap_or_else(|p| p.into_inner()) = store.audit_spool_stats();
         let mut out = String::with_capacity(8 * 1024);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
@@ -328,6 +334,44 @@ impl Collector for ElementUsage {
             let labels = [("element", r.name.as_str()), ("mode", r.mode.as_str())];
             ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
         }
+        Ok(())
+    }
+}
+
+/// Audit events spooled to disk while the index could not take them (only with a spool).
+#[derive(Debug, Default)]
+struct AuditSpoolGauges {
+    stats: Mutex<Option<artstore_metadata::SpoolStats>>,
+}
+
+impl Collector for AuditSpoolGauges {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(st) = *self.stats.lock().unwrap_or_else(|p| p.into_inner()) else {
+            return Ok(());
+        };
+        let counters = [
+            (
+                "audit_spooled",
+                "Audit events spooled to disk because the index could not take them",
+                st.spooled,
+            ),
+            (
+                "audit_replayed",
+                "Spooled audit events written to the index later",
+                st.replayed,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(v).encode(metric)?;
+        }
+        let metric = encoder.encode_descriptor(
+            "audit_spool_pending",
+            "Spooled audit events still waiting for the index",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(st.pending).unwrap_or(i64::MAX)).encode(metric)?;
         Ok(())
     }
 }

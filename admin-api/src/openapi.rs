@@ -79,7 +79,8 @@ pub async fn openapi_json() -> Response {
     tag = "operations",
     summary = "Readiness probe",
     description = "200 when the index database answers (`status` is `degraded` when the optional \
-        Redis is down), 503 when the database is down. No authentication.",
+        Redis is down), 503 when the database is down. Each check is bounded, so the probe answers \
+        within about a second even when the database or Redis hangs. No authentication.",
     responses(
         (status = 200, description = "Ready (ok or degraded)", body = Ready),
         (status = 503, description = "The index database is down", body = Ready),

@@ -179,6 +179,7 @@ fn form_decode(s: &str) -> String {
         (status = 403, description = "`unauthorized_client`: the account is suspended or expired, or its secret has expired", body = crate::openapi::ErrorBody),
         (status = 415, description = "Neither JSON nor a form", body = crate::openapi::ErrorBody),
         (status = 429, description = "Too many attempts for this client or address", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`unavailable`: the index database cannot be reached; retry after `Retry-After` seconds", body = crate::openapi::ErrorBody),
     )
 )]
 async fn token(State(st): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -20,9 +20,31 @@ pub enum BackendError {
     /// A file that should exist does not.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The filesystem holding a storage element's files has no space left (or its disk quota
+    /// is used up); whatever the failed write began has been removed.
+    #[error("the data disk of storage element '{element}' is full: {detail}")]
+    DiskFull { element: String, detail: String },
 }
 
 impl BackendError {
+    /// Names the element whose disk it is when the error says the disk is full.
+    pub(crate) fn in_element(self, element: &str) -> Self {
+        match self {
+            BackendError::Io(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) =>
+            {
+                BackendError::DiskFull {
+                    element: element.to_owned(),
+                    detail: e.to_string(),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns, keeping its kind so callers can still
     /// match on `ErrorKind`; `NotFound` becomes `BackendError::NotFound`.
     pub(crate) fn io(path: &Path, err: std::io::Error) -> Self {

@@ -82,6 +82,7 @@ impl LocalFs {
             write_atomic(&dir, ELEMENT_JSON, &bytes)
         })
         .await
+        .map_err(|e| e.in_element(bucket))
     }
 
     /// Creates an element whose objects live under `path` (an absolute directory outside the data
@@ -220,7 +221,9 @@ impl LocalFs {
         E: std::fmt::Display,
     {
         let dir = rel_join(&self.element(bucket)?, rel_dir)?;
-        stage_in(dir, body_errors(body), extra).await
+        stage_in(dir, body_errors(body), extra)
+            .await
+            .map_err(|e| e.in_element(bucket))
     }
 
     /// Renames the staged data to `name.rel_path()`, writes the sidecar and fsyncs the
@@ -263,6 +266,7 @@ impl LocalFs {
             Ok(())
         })
         .await
+        .map_err(|e| e.in_element(bucket))
     }
 
     /// Atomically rewrites a sidecar (metadata-only updates).
@@ -279,6 +283,7 @@ impl LocalFs {
             write_atomic(dir, &name, &bytes)
         })
         .await
+        .map_err(|e| e.in_element(bucket))
     }
 
     /// Reads and parses a sidecar (v1 is migrated in memory).
@@ -352,7 +357,9 @@ impl LocalFs {
     {
         // The part gets its final name only in `commit_part`.
         self.element(bucket)?;
-        stage_in(self.upload_dir(bucket, upload_id), body_errors(body), extra).await
+        stage_in(self.upload_dir(bucket, upload_id), body_errors(body), extra)
+            .await
+            .map_err(|e| e.in_element(bucket))
     }
 
     /// Renames a staged part into place, replacing an earlier upload of the same part.
@@ -374,6 +381,7 @@ impl LocalFs {
             fsync_dir(dir)
         })
         .await
+        .map_err(|e| e.in_element(bucket))
     }
 
     /// Concatenates part ranges `(path, start, len)` into a staged file in `rel_dir`, in one
@@ -392,7 +400,9 @@ impl LocalFs {
         // A named fn, not closures: closures here trip rustc's higher-ranked lifetime
         // inference once the future must be Send (async_trait callers).
         let body = futures::stream::unfold(state, concat_next);
-        stage_in(dir, Box::pin(body), &[]).await
+        stage_in(dir, Box::pin(body), &[])
+            .await
+            .map_err(|e| e.in_element(bucket))
     }
 
     /// Removes an upload's part directory; a missing one is fine.

@@ -47,7 +47,7 @@ impl Accounts {
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "account lookup failed");
-                s3_error!(ServiceUnavailable, "the index is unavailable")
+                crate::s3::errors::unavailable()
             })?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() > 10_000 {

@@ -54,9 +54,13 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         );
     }
     let key = existing_master_key(settings)?;
-    let store = Store::connect(&settings.database_url, SecretBox::new(&key))
-        .await
-        .context("cannot connect to the database")?;
+    let store = Store::connect_with_timeout(
+        &settings.database_url,
+        SecretBox::new(&key),
+        settings.database_timeout,
+    )
+    .await
+    .context("cannot connect to the database")?;
     if !store.has_schema().await? {
         store.close().await;
         anyhow::bail!(
@@ -118,9 +122,13 @@ pub async fn create_store(settings: &Settings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
     let key = master_key(settings)?;
-    let store = Store::connect(&settings.database_url, SecretBox::new(&key))
-        .await
-        .context("cannot connect to the database")?;
+    let store = Store::connect_with_timeout(
+        &settings.database_url,
+        SecretBox::new(&key),
+        settings.database_timeout,
+    )
+    .await
+    .context("cannot connect to the database")?;
     store.migrate().await.context("cannot apply migrations")?;
     Ok(store)
 }

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Read rate of archive-restore verification, bytes per second; default (or 0): unlimited.
     #[arg(long = "restore-rate-bytes", env = "ARTSTORE_RESTORE_RATE")]
     pub restore_rate_bytes: Option<u64>,
+    /// How long a request waits for a PostgreSQL connection before answering 503, in
+    /// milliseconds; default 2000.
+    #[arg(long = "database-timeout-ms", env = "ARTSTORE_DATABASE_TIMEOUT_MS")]
+    pub database_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +68,7 @@ struct FileConfig {
     master_key: Option<String>,
     log_format: Option<String>,
     restore_rate_bytes: Option<u64>,
+    database_timeout_ms: Option<u64>,
 }
 
 /// Fully resolved settings.
@@ -82,6 +87,8 @@ pub struct Settings {
     pub log_format: Option<String>,
     /// Bytes per second a restore may read while verifying; `None` = unlimited.
     pub restore_rate_bytes: Option<u64>,
+    /// Bound on waiting for a PostgreSQL connection (connecting or checking one).
+    pub database_timeout: std::time::Duration,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -120,6 +127,11 @@ impl Settings {
                 .restore_rate_bytes
                 .or(file.restore_rate_bytes)
                 .filter(|r| *r > 0),
+            database_timeout: match args.database_timeout_ms.or(file.database_timeout_ms) {
+                Some(0) => anyhow::bail!("database_timeout_ms must be at least 1"),
+                Some(ms) => std::time::Duration::from_millis(ms),
+                None => artstore_metadata::DEFAULT_DB_TIMEOUT,
+            },
             data_dir,
         })
     }

@@ -22,10 +22,28 @@ use crate::metrics::{self as s3_metrics, ReceivedBody, SentBody};
 use crate::s3::{BodyCheck, CheckedBody, Gateway};
 use artstore_admin::metrics::Metrics;
 
+/// Moves audit events spooled while the index was unavailable into it, once it answers again.
+async fn replay_audit_spool(store: artstore_metadata::Store) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        match store.replay_audit_spool().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "spooled audit events written to the index"),
+            Err(e) => {
+                tracing::debug!(error = %e, "spooled audit events still wait for the index");
+            }
+        }
+    }
+}
+
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Held while serving: `artstore restore` refuses to replace the index under a live server.
     let _in_use = crate::index_backup::hold_in_use(&settings.data_dir)?;
-    let store = bootstrap::create_store(&settings).await?;
+    let store = bootstrap::create_store(&settings)
+        .await?
+        .with_audit_spool(&settings.data_dir)
+        .await?;
     bootstrap::ensure_root_account(&store, &settings).await?;
     let fs = LocalFs::new(settings.data_dir.join("elements"));
     crate::recovery::recover(&store, &fs, &settings.data_dir).await?;
@@ -43,6 +61,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::error!(error = %e, "cannot resume interrupted restores");
         }
     });
+    tokio::spawn(replay_audit_spool(store.clone()));
     let limiter = match &settings.redis_url {
         Some(url) => RateLimiter::with_redis(url, &store.deployment_id().await?)
             .context("ARTSTORE_REDIS_URL")?,

@@ -5,7 +5,7 @@ use sqlx::Row;
 use crate::{MetaError, Store, now_ms};
 
 /// One audit entry. `at_ms` and `id` are filled in by `record_audit` when left empty/zero.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEvent {
     pub id: String,
     pub at_ms: i64,
@@ -34,29 +34,59 @@ pub struct AuditQuery {
 }
 
 impl Store {
+    /// Records one event. With a spool (`with_audit_spool`), an event the index cannot take
+    /// now (unavailable or full) is spooled to disk instead, and so is every event while
+    /// spooled ones wait, which keeps them in order; `replay_audit_spool` writes them later.
     pub async fn record_audit(&self, ev: &AuditEvent) -> Result<(), MetaError> {
-        let id = if ev.id.is_empty() {
-            uuid::Uuid::now_v7().to_string()
-        } else {
-            ev.id.clone()
+        let mut ev = ev.clone();
+        if ev.id.is_empty() {
+            ev.id = uuid::Uuid::now_v7().to_string();
+        }
+        if ev.at_ms == 0 {
+            ev.at_ms = now_ms();
+        }
+        let Some(spool) = &self.spool else {
+            return self.insert_audit(&ev, false).await.map(drop);
         };
-        let at = if ev.at_ms == 0 { now_ms() } else { ev.at_ms };
-        sqlx::query(
-            "INSERT INTO audit_events (id, at_ms, actor_id, actor_name, action, target, outcome, source, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(id)
-        .bind(at)
-        .bind(&ev.actor_id)
-        .bind(&ev.actor_name)
-        .bind(&ev.action)
-        .bind(&ev.target)
-        .bind(&ev.outcome)
-        .bind(&ev.source)
-        .bind(&ev.request_id)
-        .bind(&ev.detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        if spool.has_pending() {
+            return spool.append(&ev).await;
+        }
+        match self.insert_audit(&ev, false).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_unavailable() || e.is_index_full() => {
+                tracing::warn!(error = %e, action = %ev.action, "index cannot take the audit event; spooled to disk");
+                spool.append(&ev).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Inserts an event with its id and time set; `replay` skips an id already present (an
+    /// event replayed twice). Returns whether a row was added.
+    pub(crate) async fn insert_audit(
+        &self,
+        ev: &AuditEvent,
+        replay: bool,
+    ) -> Result<bool, MetaError> {
+        let sql = if replay {
+            "INSERT INTO audit_events (id, at_ms, actor_id, actor_name, action, target, outcome, source, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING"
+        } else {
+            "INSERT INTO audit_events (id, at_ms, actor_id, actor_name, action, target, outcome, source, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        };
+        let done = sqlx::query(sql)
+            .bind(&ev.id)
+            .bind(ev.at_ms)
+            .bind(&ev.actor_id)
+            .bind(&ev.actor_name)
+            .bind(&ev.action)
+            .bind(&ev.target)
+            .bind(&ev.outcome)
+            .bind(&ev.source)
+            .bind(&ev.request_id)
+            .bind(&ev.detail)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, MetaError> {

@@ -4,7 +4,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use std::sync::Arc;
 
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
 
 use crate::{MetaError, SecretBox};
 
@@ -26,30 +27,126 @@ pub struct Store {
     /// SQLite has one write lock. Writers of this process wait for it here, in order, instead
     /// of in SQLite's busy handler, which sleeps up to 100 ms between tries (the PUT tail).
     write_turn: Arc<tokio::sync::Mutex<()>>,
+    /// Bound on waiting for a PostgreSQL connection (and on settling a failed transaction).
+    timeout: Duration,
+    pub(crate) spool: Option<Arc<crate::spool::AuditSpool>>,
 }
 
-/// A write transaction; on SQLite it also holds this process's write turn until it ends.
+/// How long a PostgreSQL index may take to hand out a connection (connecting included) before
+/// a request gives up with "unavailable", unless the caller sets another bound.
+pub const DEFAULT_DB_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A write transaction on a pooled connection; on SQLite it also holds this process's write
+/// turn until it ends.
+///
+/// BEGIN, COMMIT and ROLLBACK are issued here rather than through sqlx's `Transaction`: after a
+/// failed statement or COMMIT (e.g. `SQLITE_FULL`, which may roll the transaction back by
+/// itself) sqlx's queued rollback fails, its transaction depth stays at 1, and the pooled
+/// connection refused every later `BEGIN IMMEDIATE`. A transaction that does not commit is
+/// settled by an explicit ROLLBACK; only a connection whose ROLLBACK succeeded (so it is
+/// provably outside any transaction) goes back to the pool, any other is closed.
 pub(crate) struct WriteTx {
-    tx: Transaction<'static, Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    conn: Option<PoolConnection<Any>>,
+    /// BEGIN was (or may have been) sent and neither COMMIT nor ROLLBACK has succeeded.
+    open: bool,
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    settle_timeout: Duration,
 }
 
 impl WriteTx {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    async fn begin(
+        pool: &AnyPool,
+        begin: &'static str,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+        settle_timeout: Duration,
+    ) -> Result<WriteTx, MetaError> {
+        let conn = pool.acquire().await?;
+        // Open before BEGIN runs: a failed or abandoned BEGIN is settled like any other.
+        let mut tx = WriteTx {
+            conn: Some(conn),
+            open: true,
+            turn,
+            settle_timeout,
+        };
+        tx.execute(begin).await?;
+        Ok(tx)
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match self.execute("COMMIT").await {
+            Ok(_) => {
+                self.open = false;
+                Ok(())
+            }
+            Err(e) => {
+                // The outcome is settled before the error is returned (and the write turn
+                // released), so the next writer finds a clean connection.
+                self.open = false;
+                if let Some(conn) = self.conn.take() {
+                    settle(conn, self.turn.take(), self.settle_timeout).await;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Rolls back what may still be open on `conn`; returns it to the pool only if that worked.
+async fn settle(
+    mut conn: PoolConnection<Any>,
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    limit: Duration,
+) {
+    match tokio::time::timeout(limit, conn.execute("ROLLBACK")).await {
+        Ok(Ok(_)) => drop(conn),
+        outcome => {
+            let reason = match outcome {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_owned(),
+            };
+            tracing::debug!(%reason, "rollback failed; closing the index connection");
+            // Dropping the bare connection closes it: SQLite and PostgreSQL both discard an
+            // open transaction with its connection.
+            drop(conn.detach());
+        }
+    }
+    drop(turn);
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if !self.open {
+            return;
+        }
+        let turn = self.turn.take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(settle(conn, turn, self.settle_timeout));
+            }
+            // No runtime to roll back on: never let the connection back into the pool.
+            Err(_) => conn.close_on_drop(),
+        }
     }
 }
 
 impl std::ops::Deref for WriteTx {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
-        &self.tx
+        // `conn` is only taken by `commit` (which consumes the transaction) and by `drop`.
+        self.conn
+            .as_deref()
+            .unwrap_or_else(|| unreachable!("write transaction already ended"))
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        self.conn
+            .as_deref_mut()
+            .unwrap_or_else(|| unreachable!("write transaction already ended"))
     }
 }
 
@@ -63,6 +160,18 @@ impl Store {
     }
 
     pub async fn connect(url: &str, secrets: SecretBox) -> Result<Store, MetaError> {
+        Store::connect_with_timeout(url, secrets, DEFAULT_DB_TIMEOUT).await
+    }
+
+    /// Like `connect`; a PostgreSQL index that gives no connection within `timeout`
+    /// (connecting, or checking an idle connection is alive) fails the operation with an error
+    /// for which `MetaError::is_unavailable` holds. SQLite, a local file, keeps a long wait: its
+    /// connections are only ever busy, never lost.
+    pub async fn connect_with_timeout(
+        url: &str,
+        secrets: SecretBox,
+        timeout: Duration,
+    ) -> Result<Store, MetaError> {
         sqlx::any::install_default_drivers();
         let kind = if url.starts_with("sqlite:") {
             DbKind::Sqlite
@@ -93,7 +202,10 @@ impl Store {
             DbKind::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(timeout)
+                    // A pooled connection to a server that stopped answering is found out
+                    // here, within the acquire timeout, not mid-request.
+                    .test_before_acquire(true)
                     .connect_with(opts)
                     .await?
             }
@@ -103,6 +215,8 @@ impl Store {
             kind,
             secrets,
             write_turn: Arc::new(tokio::sync::Mutex::new(())),
+            timeout,
+            spool: None,
         })
     }
 
@@ -172,15 +286,9 @@ impl Store {
         Ok(match self.kind {
             DbKind::Sqlite => {
                 let turn = self.write_turn.clone().lock_owned().await;
-                WriteTx {
-                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                    _turn: Some(turn),
-                }
+                WriteTx::begin(&self.pool, "BEGIN IMMEDIATE", Some(turn), self.timeout).await?
             }
-            DbKind::Postgres => WriteTx {
-                tx: self.pool.begin().await?,
-                _turn: None,
-            },
+            DbKind::Postgres => WriteTx::begin(&self.pool, "BEGIN", None, self.timeout).await?,
         })
     }
 

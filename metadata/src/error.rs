@@ -35,16 +35,29 @@ pub enum MetaError {
     Unsupported(String),
     #[error("unsupported database url: {0}")]
     BadUrl(String),
+    /// The on-disk audit spool could not be written or read.
+    #[error("audit spool: {0}")]
+    Spool(String),
 }
 
 impl MetaError {
-    /// The database could not be reached (pool exhausted or closed, connection lost): the
-    /// request may succeed later.
+    /// The database could not be reached or gave no connection in time (stopped, restarting,
+    /// hanging): the operation did nothing and may be retried later.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            MetaError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
-        )
+        match self {
+            MetaError::Db(e) => db_unavailable(e),
+            _ => false,
+        }
+    }
+
+    /// The index's storage is full (SQLite `SQLITE_FULL`, PostgreSQL `disk_full`).
+    pub fn is_index_full(&self) -> bool {
+        match self {
+            MetaError::Db(sqlx::Error::Database(d)) => {
+                matches!(d.code().as_deref(), Some("13") | Some("53100"))
+            }
+            _ => false,
+        }
     }
 
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
@@ -55,4 +68,20 @@ impl MetaError {
 /// True when the error is a unique-key violation (both drivers report it the same way).
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn db_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: connection exceptions (08…), the server shutting down or starting up
+        // (57P01-57P03), too many connections (53300).
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
 }

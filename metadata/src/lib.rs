@@ -18,10 +18,11 @@ mod names;
 mod objects;
 mod search;
 mod secret;
+mod spool;
 
 pub use accounts::{AccountQuery, AccountUpdate};
 pub use audit::{AuditEvent, AuditQuery};
-pub use db::{DbKind, Store};
+pub use db::{DEFAULT_DB_TIMEOUT, DbKind, Store};
 pub use element_doc::ElementDoc;
 pub use elements::{
     ElementUpdateError, ModeChange, ModeChangeError, NewElement, allowed_targets,
@@ -40,6 +41,7 @@ pub use search::{
     SearchQuery, Sort, SortField, TagFilter,
 };
 pub use secret::{MasterKey, SecretBox};
+pub use spool::SpoolStats;
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the index.
 pub fn now_ms() -> i64 {

@@ -44,6 +44,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+pub mod faults;
+
 pub use aws_sdk_s3 as s3;
 pub use aws_sdk_s3::primitives::ByteStream;
 pub use reqwest::Method;

@@ -4,24 +4,52 @@ use artstore_backends::BackendError;
 use artstore_metadata::MetaError;
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
+/// Seconds a client is asked to wait (`Retry-After`) when the index is unavailable.
+const RETRY_AFTER_SECS: &str = "1";
+
 pub(crate) fn meta(e: MetaError) -> S3Error {
+    if e.is_unavailable() {
+        tracing::error!(error = %e, "index unavailable");
+        return unavailable();
+    }
+    if e.is_index_full() {
+        tracing::error!(error = %e, "index storage full");
+        return insufficient_storage(
+            "the index database is full: no space left for it; nothing was stored".to_owned(),
+        );
+    }
     match e {
         q @ MetaError::QuotaExceeded { .. } => quota(&q.to_string()),
         MetaError::NoSuchElement(_) => {
             s3_error!(NoSuchBucket, "The specified bucket does not exist")
-        }
-        MetaError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
-            tracing::error!(error = %e, "index unavailable");
-            s3_error!(
-                ServiceUnavailable,
-                "the index database is unavailable; retry later"
-            )
         }
         other => {
             tracing::error!(error = %other, "index error");
             s3_error!(InternalError, "index error")
         }
     }
+}
+
+/// The index cannot be reached or gave no connection in time: 503 with `Retry-After`.
+pub(crate) fn unavailable() -> S3Error {
+    let mut e = s3_error!(
+        ServiceUnavailable,
+        "the index database is unavailable; retry later"
+    );
+    let mut h = http::HeaderMap::new();
+    h.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static(RETRY_AFTER_SECS),
+    );
+    e.set_headers(h);
+    e
+}
+
+/// A disk (an element's data disk or the index's) has no space left: 507, nothing stored.
+pub(crate) fn insufficient_storage(msg: String) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom("InsufficientStorage".into()), msg);
+    e.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+    e
 }
 
 /// A write that would take an element past its `capacity_bytes`: 507, nothing stored.
@@ -34,6 +62,12 @@ pub(crate) fn quota(msg: &str) -> S3Error {
 pub(crate) fn backend(e: BackendError) -> S3Error {
     match e {
         BackendError::Body(msg) => body(&msg),
+        BackendError::DiskFull { element, detail } => {
+            tracing::error!(%element, %detail, "data disk full");
+            insufficient_storage(format!(
+                "the data disk of storage element '{element}' is full: no space left; nothing was stored"
+            ))
+        }
         BackendError::AttrTooLarge { size } => s3_error!(
             MetadataTooLarge,
             "the object's attributes take {size} bytes; attr.json is limited to 4096"

@@ -7,7 +7,7 @@ mod checksum;
 mod conditional;
 mod context;
 mod copy;
-mod errors;
+pub(crate) mod errors;
 mod list;
 mod multipart;
 mod multipart_checksum;
