@@ -45,6 +45,9 @@ pub struct ReconcileReport {
     /// Deletes committed in the index whose files a crash left on disk, finished now.
     pub deletes_finished: u64,
     pub uploads_removed: u64,
+    /// Index rows whose data file and sidecar were both gone: a delete whose commit was lost
+    /// (power loss) after its files were removed. Dropped, as the sidecars say.
+    pub lost_rows_dropped: u64,
     /// Sidecars that cannot be indexed (unreadable, or data missing or of the wrong size).
     pub broken: Vec<String>,
 }
@@ -69,8 +72,16 @@ pub struct VerifyReport {
     pub missing: Vec<String>,
     pub size_mismatch: Vec<String>,
     pub checksum_mismatch: Vec<String>,
-    /// Sidecars on disk that the index does not point at.
+    /// Sidecars (with their data) on disk that the index does not point at, by path.
     pub orphans: Vec<String>,
+    /// Data files without a sidecar, by path.
+    pub data_without_sidecar: Vec<String>,
+    /// Sidecars without a data file that the index does not point at, by path.
+    pub sidecar_without_data: Vec<String>,
+    /// Temp files left by an interrupted write, by path.
+    pub temp_files: Vec<String>,
+    /// Files a committed delete or overwrite made obsolete that are still on disk, by path.
+    pub obsolete: Vec<String>,
 }
 
 impl VerifyReport {
@@ -79,7 +90,55 @@ impl VerifyReport {
             && self.size_mismatch.is_empty()
             && self.checksum_mismatch.is_empty()
             && self.orphans.is_empty()
+            && self.data_without_sidecar.is_empty()
+            && self.sidecar_without_data.is_empty()
+            && self.temp_files.is_empty()
+            && self.obsolete.is_empty()
     }
+}
+
+/// A file `index verify --repair` moved out of the way.
+#[derive(Debug, Serialize)]
+pub struct Quarantined {
+    pub from: String,
+    pub to: String,
+    pub why: String,
+}
+
+/// What `index verify --repair` did. It removes only what the index proves is garbage (files
+/// recorded as obsolete by a committed delete or overwrite, temp files, rows whose data and
+/// sidecar are both gone) and moves anything doubtful to the element's quarantine folder.
+#[derive(Debug, Default, Serialize)]
+pub struct RepairReport {
+    /// Files removed, by path.
+    pub removed: Vec<String>,
+    /// Index rows dropped because the object's data file and sidecar are both gone.
+    pub rows_dropped: Vec<String>,
+    pub quarantined: Vec<Quarantined>,
+    /// Damage left for the operator, with the reason.
+    pub left: Vec<String>,
+    /// What a verify after the repair finds.
+    pub after: VerifyReport,
+}
+
+fn is_temp(rel: &str) -> bool {
+    rel.rsplit('/').next().unwrap_or(rel).starts_with(".tmp-")
+}
+
+fn is_sidecar(rel: &str) -> bool {
+    rel.ends_with(SIDECAR_SUFFIX) && !is_temp(rel)
+}
+
+const SIDECAR_SUFFIX: &str = ".attr.json";
+
+/// How the files of one element's hour directories relate to its index rows.
+#[derive(Default)]
+struct DiskScan {
+    /// Sidecars with a data file the index does not point at.
+    orphans: Vec<String>,
+    data_without_sidecar: Vec<String>,
+    sidecar_without_data: Vec<String>,
+    temp_files: Vec<String>,
 }
 
 fn ms(text: &str) -> i64 {
@@ -183,10 +242,18 @@ impl Maintenance {
                 .get_element(&bucket)
                 .await?
                 .is_none_or(|e| e.mode == Mode::Edit);
-            for rel in self.fs.sidecars(&bucket, since).await? {
+            let dirs = self.fs.hour_dirs(&bucket, since).await?;
+            let files = self.fs.files_in(&bucket, &dirs).await?;
+            for rel in files.iter().filter(|r| is_sidecar(r)) {
                 report.sidecars_seen += 1;
-                self.reconcile_sidecar(&bucket, &rel, overwrites, &mut report)
+                self.reconcile_sidecar(&bucket, rel, overwrites, &mut report)
                     .await?;
+            }
+            // After a crash, rows in the directories touched since then whose files are gone.
+            if since.is_some() {
+                for dir in &dirs {
+                    self.drop_lost_rows(&bucket, dir, &mut report).await?;
+                }
             }
             for upload_id in self.fs.upload_dirs(&bucket).await? {
                 if self.store.get_upload(&upload_id).await?.is_none() {
@@ -266,6 +333,46 @@ impl Maintenance {
         Ok(true)
     }
 
+    /// Drops the rows of one hour directory whose data file and sidecar are both gone.
+    async fn drop_lost_rows(
+        &self,
+        bucket: &str,
+        dir: &str,
+        report: &mut ReconcileReport,
+    ) -> Result<(), MaintenanceError> {
+        for o in self.store.objects_in_dir(bucket, dir).await? {
+            if self.files_gone(&o).await?
+                && self
+                    .store
+                    .drop_lost_object(bucket, &o.key, &o.file_id)
+                    .await?
+            {
+                report.lost_rows_dropped += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether both files of an indexed object are gone, while its element is in place (an
+    /// unmounted element is not a deleted one).
+    async fn files_gone(&self, o: &ObjectRecord) -> Result<bool, MaintenanceError> {
+        let attr = format!("{}{SIDECAR_SUFFIX}", o.storage_path);
+        Ok(self.fs.read_element_json(&o.bucket).await?.is_some()
+            && self
+                .fs
+                .data_len(&o.bucket, &o.storage_path)
+                .await?
+                .is_none()
+            && self.fs.data_len(&o.bucket, &attr).await?.is_none())
+    }
+
+    /// Removes replaced files and then their record as obsolete.
+    async fn remove_obsolete(&self, bucket: &str, path: &str) -> Result<(), MaintenanceError> {
+        self.fs.delete(bucket, path).await?;
+        self.store.forget_pending_delete(bucket, path).await?;
+        Ok(())
+    }
+
     async fn reconcile_sidecar(
         &self,
         bucket: &str,
@@ -308,7 +415,7 @@ impl Maintenance {
             // second file for an indexed key is a write the commit refused, never a lost one.
             Some(cur) if overwrites && rec.file_id > cur.file_id => {
                 if let Some(old) = self.store.put_object(&rec).await? {
-                    self.fs.delete(bucket, &old.storage_path).await?;
+                    self.remove_obsolete(bucket, &old.storage_path).await?;
                     report.superseded_removed += 1;
                 }
                 report.objects_indexed += 1;
@@ -351,14 +458,168 @@ impl Maintenance {
                 }
                 after = page.last_position().map(str::to_owned);
             }
-            for rel in self.fs.sidecars(&bucket, None).await? {
-                let data_rel = rel.trim_end_matches(".attr.json");
-                if !indexed.contains(data_rel) {
-                    report.orphans.push(format!("{bucket}/{data_rel}"));
-                }
+            let scan = self.scan_disk(&bucket, &indexed).await?;
+            let named = |v: Vec<String>| v.into_iter().map(|r| format!("{bucket}/{r}"));
+            report.orphans.extend(named(scan.orphans));
+            report
+                .data_without_sidecar
+                .extend(named(scan.data_without_sidecar));
+            report
+                .sidecar_without_data
+                .extend(named(scan.sidecar_without_data));
+            report.temp_files.extend(named(scan.temp_files));
+        }
+        for (bucket, path) in self.store.pending_deletes().await? {
+            let attr = format!("{path}{SIDECAR_SUFFIX}");
+            if self.fs.data_len(&bucket, &path).await?.is_some()
+                || self.fs.data_len(&bucket, &attr).await?.is_some()
+            {
+                report.obsolete.push(format!("{bucket}/{path}"));
             }
         }
         Ok(report)
+    }
+
+    /// Sorts the files of the element's hour directories against the indexed data paths.
+    async fn scan_disk(
+        &self,
+        bucket: &str,
+        indexed: &HashSet<String>,
+    ) -> Result<DiskScan, MaintenanceError> {
+        let dirs = self.fs.hour_dirs(bucket, None).await?;
+        let files = self.fs.files_in(bucket, &dirs).await?;
+        let present: HashSet<&str> = files.iter().map(String::as_str).collect();
+        let mut scan = DiskScan::default();
+        for rel in &files {
+            if is_temp(rel) {
+                scan.temp_files.push(rel.clone());
+            } else if let Some(data_rel) = rel.strip_suffix(SIDECAR_SUFFIX) {
+                if indexed.contains(data_rel) {
+                    continue;
+                }
+                if present.contains(data_rel) {
+                    scan.orphans.push(data_rel.to_owned());
+                } else {
+                    scan.sidecar_without_data.push(rel.clone());
+                }
+            } else if !present.contains(format!("{rel}{SIDECAR_SUFFIX}").as_str()) {
+                scan.data_without_sidecar.push(rel.clone());
+            }
+        }
+        Ok(scan)
+    }
+
+    /// `index verify --repair` (run with the server stopped): removes what the index proves
+    /// is garbage, quarantines what it cannot prove, and leaves bit rot and unindexed
+    /// documents to the operator. Never deletes a document it cannot prove obsolete.
+    pub async fn repair(&self, label: &str) -> Result<RepairReport, MaintenanceError> {
+        let mut out = RepairReport::default();
+        for (bucket, path) in self.store.pending_deletes().await? {
+            let attr = format!("{path}{SIDECAR_SUFFIX}");
+            for rel in [&attr, &path] {
+                if self.fs.data_len(&bucket, rel).await?.is_some() {
+                    out.removed.push(format!("{bucket}/{rel}"));
+                }
+            }
+            self.remove_obsolete(&bucket, &path).await?;
+        }
+        let found = self.verify().await?;
+        for name in &found.missing {
+            let Some((bucket, key)) = name.split_once('/') else {
+                continue;
+            };
+            match self.store.get_object(bucket, key).await? {
+                Some(o) if self.files_gone(&o).await? => {
+                    if self
+                        .store
+                        .drop_lost_object(bucket, key, &o.file_id)
+                        .await?
+                    {
+                        out.rows_dropped.push(name.clone());
+                    }
+                }
+                _ => out.left.push(format!(
+                    "{name}: the data file is missing but its sidecar is not; restore the file from a backup"
+                )),
+            }
+        }
+        for name in &found.temp_files {
+            if let Some((bucket, rel)) = name.split_once('/') {
+                self.fs.delete(bucket, rel).await?;
+                out.removed.push(name.clone());
+            }
+        }
+        for (names, why) in [
+            (&found.data_without_sidecar, "data file without a sidecar"),
+            (&found.sidecar_without_data, "sidecar without a data file"),
+        ] {
+            for name in names {
+                if let Some((bucket, rel)) = name.split_once('/') {
+                    self.quarantine(bucket, rel, label, why, &mut out).await?;
+                }
+            }
+        }
+        for name in &found.orphans {
+            let Some((bucket, data_rel)) = name.split_once('/') else {
+                continue;
+            };
+            let attr_rel = format!("{data_rel}{SIDECAR_SUFFIX}");
+            let attr = match self.fs.read_attr(bucket, &attr_rel).await {
+                Ok(a) => Some(a),
+                Err(BackendError::InvalidAttr(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            let current = match &attr {
+                Some(a) => self.store.get_object(bucket, &a.key).await?,
+                None => None,
+            };
+            match (attr, current) {
+                (Some(_), None) => out.left.push(format!(
+                    "{name}: a document the index does not know; run `artstore index rebuild` to index it"
+                )),
+                (Some(a), Some(cur)) => {
+                    let why = format!(
+                        "another version of key {:?} is indexed ({})",
+                        a.key, cur.storage_path
+                    );
+                    self.quarantine(bucket, &attr_rel, label, &why, &mut out)
+                        .await?;
+                    self.quarantine(bucket, data_rel, label, &why, &mut out)
+                        .await?;
+                }
+                (None, _) => {
+                    let why = "unreadable sidecar";
+                    self.quarantine(bucket, &attr_rel, label, why, &mut out)
+                        .await?;
+                    self.quarantine(bucket, data_rel, label, why, &mut out)
+                        .await?;
+                }
+            }
+        }
+        for name in found.size_mismatch.iter().chain(&found.checksum_mismatch) {
+            out.left.push(format!(
+                "{name}: the data differs from its recorded size or checksum; restore it from a backup (never rewritten here)"
+            ));
+        }
+        out.after = self.verify().await?;
+        Ok(out)
+    }
+
+    async fn quarantine(
+        &self,
+        bucket: &str,
+        rel: &str,
+        label: &str,
+        why: &str,
+        out: &mut RepairReport,
+    ) -> Result<(), MaintenanceError> {
+        let to = self.fs.quarantine(bucket, rel, label).await?;
+        out.quarantined.push(Quarantined {
+            from: format!("{bucket}/{rel}"),
+            to: format!("{bucket}/{to}"),
+            why: why.to_owned(),
+        });
+        Ok(())
     }
 
     async fn verify_object(

@@ -7,6 +7,7 @@ pub mod bearer;
 pub mod bootstrap;
 pub mod config;
 pub mod element_cli;
+pub mod failpoint;
 pub mod host;
 pub mod index_backup;
 pub mod logging;
