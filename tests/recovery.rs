@@ -716,6 +716,17 @@ storage_test!(
         for k in ["a", "b", "lost"] {
             put(&c, "rep", k, format!("content of {k}")).await;
         }
+        // While a server runs, its temp files are writes in flight: repair refuses to start.
+        let live = srv
+            .object_on_disk("rep", "b")
+            .expect("b")
+            .data
+            .with_file_name(".tmp-in-flight");
+        std::fs::write(&live, b"being written").expect("temp");
+        let (ok, out, err) = srv.cli(&["index", "verify", "--repair"]);
+        assert!(!ok && err.contains("a server is running on"), "{out} {err}");
+        assert!(live.exists(), "nothing touched");
+        std::fs::remove_file(&live).expect("rm");
         assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
         let a = srv.object_on_disk("rep", "a").expect("a on disk");
         let dir = a.data.parent().expect("hour dir").to_path_buf();

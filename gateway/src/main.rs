@@ -99,6 +99,8 @@ async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
             anyhow::ensure!(report.is_clean(), "the index and the disk disagree");
         }
         IndexAction::Verify(VerifyArgs { repair: true, .. }) => {
+            // A write in flight has temp files and half-removed files that are not garbage.
+            let _alone = index_backup::hold_alone(&settings.data_dir)?;
             let today = time::OffsetDateTime::now_utc().date();
             let label = format!(
                 "{:04}{:02}{:02}",
