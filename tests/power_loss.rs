@@ -227,3 +227,124 @@ async fn lost_delete_commits_stay_deleted() {
     let (ok, report, err) = srv.index_cmd("verify");
     assert!(ok, "verify clean: {report} {err}");
 }
+
+async fn start_upload(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    data: &[u8],
+) -> (String, String) {
+    let up = c
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .metadata("kind", "multipart")
+        .send()
+        .await
+        .expect("create upload");
+    let id = up.upload_id().unwrap_or_default().to_owned();
+    let part = c
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .expect("part");
+    (id, part.e_tag().unwrap_or_default().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_complete_and_abort_commits_leave_no_upload_behind() {
+    let mut srv = Server::start(Db::Sqlite).await;
+    let c = srv.client();
+    create_bucket(&c, "lostmpu").await;
+    let data = pattern(300_000, 3);
+    let (done, etag) = start_upload(&c, "lostmpu", "done.bin", &data).await;
+    let (aborted, _) = start_upload(&c, "lostmpu", "aborted.bin", b"never").await;
+    let (open, _) = start_upload(&c, "lostmpu", "open.bin", b"still going").await;
+    assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+    let saved = tempfile::tempdir().expect("tmp");
+    save_index(&srv, saved.path());
+
+    srv.restart().await;
+    let c = srv.client();
+    c.complete_multipart_upload()
+        .bucket("lostmpu")
+        .key("done.bin")
+        .upload_id(&done)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(etag)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("complete");
+    c.abort_multipart_upload()
+        .bucket("lostmpu")
+        .key("aborted.bin")
+        .upload_id(&aborted)
+        .send()
+        .await
+        .expect("abort");
+    srv.kill9();
+    put_back_index(&srv, saved.path());
+    srv.restart().await;
+    let c = srv.client();
+
+    assert_object(&srv, "lostmpu", "done.bin", &data).await;
+    let h = c
+        .head_object()
+        .bucket("lostmpu")
+        .key("done.bin")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        sorted_meta(&h),
+        [("kind".to_owned(), "multipart".to_owned())]
+    );
+    let uploads = c
+        .list_multipart_uploads()
+        .bucket("lostmpu")
+        .send()
+        .await
+        .expect("list uploads");
+    let ids: Vec<_> = uploads
+        .uploads()
+        .iter()
+        .filter_map(|u| u.upload_id())
+        .collect();
+    assert_eq!(
+        ids,
+        [open.as_str()],
+        "only the upload nobody finished is left"
+    );
+    for (key, id) in [("done.bin", &done), ("aborted.bin", &aborted)] {
+        sdk_err(
+            c.abort_multipart_upload()
+                .bucket("lostmpu")
+                .key(key)
+                .upload_id(id)
+                .send()
+                .await,
+        )
+        .assert(404, "NoSuchUpload");
+    }
+    assert!(
+        srv.logs().contains(r#"lost_uploads_dropped\":2"#),
+        "recovery says so"
+    );
+    assert_eq!(list_keys(&c, "lostmpu").await, ["done.bin"]);
+    srv.stop();
+    let (ok, report, err) = srv.index_cmd("verify");
+    assert!(ok, "verify clean: {report} {err}");
+}

@@ -48,6 +48,9 @@ pub struct ReconcileReport {
     /// Index rows whose data file and sidecar were both gone: a delete whose commit was lost
     /// (power loss) after its files were removed. Dropped, as the sidecars say.
     pub lost_rows_dropped: u64,
+    /// Multipart uploads whose recorded parts were gone from disk: a Complete or Abort whose
+    /// commit was lost after the parts were removed. Forgotten.
+    pub lost_uploads_dropped: u64,
     /// Sidecars that cannot be indexed (unreadable, or data missing or of the wrong size).
     pub broken: Vec<String>,
 }
@@ -255,12 +258,15 @@ impl Maintenance {
                     self.drop_lost_rows(&bucket, dir, &mut report).await?;
                 }
             }
-            for upload_id in self.fs.upload_dirs(&bucket).await? {
-                if self.store.get_upload(&upload_id).await?.is_none() {
-                    self.fs.remove_upload(&bucket, &upload_id).await?;
+            let upload_dirs = self.fs.upload_dirs(&bucket).await?;
+            for upload_id in &upload_dirs {
+                if self.store.get_upload(upload_id).await?.is_none() {
+                    self.fs.remove_upload(&bucket, upload_id).await?;
                     report.uploads_removed += 1;
                 }
             }
+            self.drop_lost_uploads(&bucket, &upload_dirs, &mut report)
+                .await?;
         }
         if report.elements_created > 0 && self.store.count_non_system_accounts().await? == 0 {
             report.control_data_missing = Some(CONTROL_DATA_MISSING.to_owned());
@@ -331,6 +337,37 @@ impl Maintenance {
             self.store.set_bucket_tags(bucket, &tags).await?;
         }
         Ok(true)
+    }
+
+    /// Forgets uploads whose recorded parts are gone from disk: a part is recorded only after
+    /// its file is in place, and the files go only after a Complete or Abort committed, so
+    /// this is such a commit lost to a power cut (or an index restored from an older backup).
+    async fn drop_lost_uploads(
+        &self,
+        bucket: &str,
+        upload_dirs: &[String],
+        report: &mut ReconcileReport,
+    ) -> Result<(), MaintenanceError> {
+        let on_disk: HashSet<&str> = upload_dirs.iter().map(String::as_str).collect();
+        let (mut key, mut id) = (String::new(), String::new());
+        loop {
+            let page = self.store.list_uploads(bucket, "", &key, &id, 1000).await?;
+            for u in &page {
+                if !on_disk.contains(u.upload_id.as_str())
+                    && !self.store.list_parts(&u.upload_id, 0, 1).await?.is_empty()
+                    && self.store.delete_upload(&u.upload_id).await?
+                {
+                    report.lost_uploads_dropped += 1;
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => {
+                    key.clone_from(&last.key);
+                    id.clone_from(&last.upload_id);
+                }
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// Drops the rows of one hour directory whose data file and sidecar are both gone.
