@@ -258,6 +258,10 @@ storage_test!(start_up_recovers_from_a_crash, |srv| async move {
         serde_json::to_vec_pretty(&old).expect("json"),
     )
     .expect("old sidecar");
+    // A write that crashed after placing its data but before its sidecar (so before its
+    // commit): never acknowledged, garbage.
+    let half = dir.join("half_admin_20260101T000000_eeeeeeee-eeee-7eee-beee-eeeeeeeeeeee.txt");
+    std::fs::write(&half, b"half").expect("half-committed data");
     let parts = srv
         .data_dir()
         .join("elements/crash/.multipart/forgotten-upload");
@@ -278,6 +282,7 @@ storage_test!(start_up_recovers_from_a_crash, |srv| async move {
     assert!(!dir.join(&old_name).exists(), "superseded data removed");
     assert!(!dir.join(format!("{old_name}.attr.json")).exists());
     assert!(!dir.join(".tmp-0000").exists(), "temp file removed");
+    assert!(!half.exists(), "data of an unfinished commit removed");
     assert!(!parts.exists(), "parts of an unknown upload removed");
     // The upload that is still in the index survives recovery.
     c.abort_multipart_upload()

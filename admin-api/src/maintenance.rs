@@ -48,6 +48,9 @@ pub struct ReconcileReport {
     /// Index rows whose data file and sidecar were both gone: a delete whose commit was lost
     /// (power loss) after its files were removed. Dropped, as the sidecars say.
     pub lost_rows_dropped: u64,
+    /// Data files without sidecar or row: writes that crashed between placing the data and
+    /// placing its sidecar, so before their commit. Removed.
+    pub unfinished_removed: u64,
     /// Multipart uploads whose recorded parts were gone from disk: a Complete or Abort whose
     /// commit was lost after the parts were removed. Forgotten.
     pub lost_uploads_dropped: u64,
@@ -252,10 +255,11 @@ impl Maintenance {
                 self.reconcile_sidecar(&bucket, rel, overwrites, &mut report)
                     .await?;
             }
-            // After a crash, rows in the directories touched since then whose files are gone.
+            // After a crash: rows whose files are gone, and files of commits that never happened.
             if since.is_some() {
+                let present: HashSet<&str> = files.iter().map(String::as_str).collect();
                 for dir in &dirs {
-                    self.drop_lost_rows(&bucket, dir, &mut report).await?;
+                    self.check_dir(&bucket, dir, &present, &mut report).await?;
                 }
             }
             let upload_dirs = self.fs.upload_dirs(&bucket).await?;
@@ -370,21 +374,37 @@ impl Maintenance {
         }
     }
 
-    /// Drops the rows of one hour directory whose data file and sidecar are both gone.
-    async fn drop_lost_rows(
+    /// In one hour directory: drops the rows whose data file and sidecar are both gone, and
+    /// removes data files that have neither a sidecar nor a row. The sidecar is in place
+    /// before the index commit, so such a file is a write that crashed before its commit and
+    /// was never acknowledged.
+    async fn check_dir(
         &self,
         bucket: &str,
         dir: &str,
+        present: &HashSet<&str>,
         report: &mut ReconcileReport,
     ) -> Result<(), MaintenanceError> {
-        for o in self.store.objects_in_dir(bucket, dir).await? {
-            if self.files_gone(&o).await?
+        let rows = self.store.objects_in_dir(bucket, dir).await?;
+        for o in &rows {
+            if self.files_gone(o).await?
                 && self
                     .store
                     .drop_lost_object(bucket, &o.key, &o.file_id)
                     .await?
             {
                 report.lost_rows_dropped += 1;
+            }
+        }
+        let indexed: HashSet<&str> = rows.iter().map(|o| o.storage_path.as_str()).collect();
+        let prefix = format!("{dir}/");
+        for rel in present.iter().filter(|r| r.starts_with(&prefix)) {
+            if is_temp(rel) || rel.ends_with(SIDECAR_SUFFIX) || indexed.contains(rel) {
+                continue;
+            }
+            if !present.contains(format!("{rel}{SIDECAR_SUFFIX}").as_str()) {
+                self.fs.delete(bucket, rel).await?;
+                report.unfinished_removed += 1;
             }
         }
         Ok(())
