@@ -260,8 +260,17 @@ storage_test!(start_up_recovers_from_a_crash, |srv| async move {
     .expect("old sidecar");
     // A write that crashed after placing its data but before its sidecar (so before its
     // commit): never acknowledged, garbage.
-    let half = dir.join("half_admin_20260101T000000_eeeeeeee-eeee-7eee-beee-eeeeeeeeeeee.txt");
+    let half = dir.join(format!(
+        "half_admin_20260101T000000_{}.txt",
+        uuid::Uuid::now_v7()
+    ));
     std::fs::write(&half, b"half").expect("half-committed data");
+    // A file without sidecar that this server did not write (a legacy UUIDv4 name) stays.
+    let foreign = dir.join(format!(
+        "legacy_admin_20250101T000000_{}.txt",
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::write(&foreign, b"not ours").expect("foreign data");
     let parts = srv
         .data_dir()
         .join("elements/crash/.multipart/forgotten-upload");
@@ -283,6 +292,7 @@ storage_test!(start_up_recovers_from_a_crash, |srv| async move {
     assert!(!dir.join(format!("{old_name}.attr.json")).exists());
     assert!(!dir.join(".tmp-0000").exists(), "temp file removed");
     assert!(!half.exists(), "data of an unfinished commit removed");
+    assert_eq!(std::fs::read(&foreign).expect("kept"), b"not ours");
     assert!(!parts.exists(), "parts of an unknown upload removed");
     // The upload that is still in the index survives recovery.
     c.abort_multipart_upload()

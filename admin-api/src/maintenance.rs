@@ -127,6 +127,27 @@ pub struct RepairReport {
     pub after: VerifyReport,
 }
 
+/// Whether a data file is one this implementation began writing at or after `since_ms`: its
+/// name ends in `_{file_id}{ext}` with a UUIDv7 file id, whose first 48 bits are the creation
+/// time. Files of other writers (the legacy UUIDv4 or short ids of an imported archive) never
+/// match, so recovery never removes them.
+fn written_since(rel: &str, since_ms: i64) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let Some(id) = name.rsplit('_').next().and_then(|t| t.get(..36)) else {
+        return false;
+    };
+    match uuid::Uuid::parse_str(id) {
+        Ok(u) if u.get_version_num() == 7 => u.get_timestamp().is_some_and(|t| {
+            let (secs, nanos) = t.to_unix();
+            i64::try_from(secs)
+                .ok()
+                .and_then(|s| s.checked_mul(1000))
+                .is_some_and(|ms| ms + i64::from(nanos / 1_000_000) >= since_ms)
+        }),
+        _ => false,
+    }
+}
+
 fn is_temp(rel: &str) -> bool {
     rel.rsplit('/').next().unwrap_or(rel).starts_with(".tmp-")
 }
@@ -256,10 +277,13 @@ impl Maintenance {
                     .await?;
             }
             // After a crash: rows whose files are gone, and files of commits that never happened.
-            if since.is_some() {
+            if let Some(since) = since {
+                let since_ms =
+                    i64::try_from(since.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
                 let present: HashSet<&str> = files.iter().map(String::as_str).collect();
                 for dir in &dirs {
-                    self.check_dir(&bucket, dir, &present, &mut report).await?;
+                    self.check_dir(&bucket, dir, &present, since_ms, &mut report)
+                        .await?;
                 }
             }
             let upload_dirs = self.fs.upload_dirs(&bucket).await?;
@@ -375,14 +399,15 @@ impl Maintenance {
     }
 
     /// In one hour directory: drops the rows whose data file and sidecar are both gone, and
-    /// removes data files that have neither a sidecar nor a row. The sidecar is in place
-    /// before the index commit, so such a file is a write that crashed before its commit and
-    /// was never acknowledged.
+    /// removes data files this implementation began writing since `since_ms` that have
+    /// neither a sidecar nor a row. The sidecar is in place before the index commit, so such a
+    /// file is a write that crashed before its commit and was never acknowledged.
     async fn check_dir(
         &self,
         bucket: &str,
         dir: &str,
         present: &HashSet<&str>,
+        since_ms: i64,
         report: &mut ReconcileReport,
     ) -> Result<(), MaintenanceError> {
         let rows = self.store.objects_in_dir(bucket, dir).await?;
@@ -402,7 +427,9 @@ impl Maintenance {
             if is_temp(rel) || rel.ends_with(SIDECAR_SUFFIX) || indexed.contains(rel) {
                 continue;
             }
-            if !present.contains(format!("{rel}{SIDECAR_SUFFIX}").as_str()) {
+            if !present.contains(format!("{rel}{SIDECAR_SUFFIX}").as_str())
+                && written_since(rel, since_ms)
+            {
                 self.fs.delete(bucket, rel).await?;
                 report.unfinished_removed += 1;
             }
