@@ -399,18 +399,6 @@ impl Store {
             .collect()
     }
 
-    /// Whether the file at `storage_path` is recorded as obsolete.
-    pub async fn is_obsolete(&self, bucket: &str, storage_path: &str) -> Result<bool, MetaError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pending_deletes WHERE bucket = $1 AND storage_path = $2",
-        )
-        .bind(bucket)
-        .bind(storage_path)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n > 0)
-    }
-
     /// The obsolete files of a deleted or replaced object are gone: forget them.
     pub async fn forget_pending_delete(
         &self,
