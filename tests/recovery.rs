@@ -195,11 +195,13 @@ storage_test!(index_verify_reports_damage, |srv| async move {
         serde_json::json!(["verify/a.txt"])
     );
     assert_eq!(report["missing"], serde_json::json!(["verify/dir/b.pdf"]));
+    // A sidecar whose data file is gone, by path.
     assert_eq!(
-        report["orphans"].as_array().map(Vec::len),
+        report["sidecar_without_data"].as_array().map(Vec::len),
         Some(1),
         "{report}"
     );
+    assert_eq!(report["orphans"], serde_json::json!([]), "{report}");
 });
 
 storage_test!(start_up_recovers_from_a_crash, |srv| async move {
@@ -256,6 +258,19 @@ storage_test!(start_up_recovers_from_a_crash, |srv| async move {
         serde_json::to_vec_pretty(&old).expect("json"),
     )
     .expect("old sidecar");
+    // A write that crashed after placing its data but before its sidecar (so before its
+    // commit): never acknowledged, garbage.
+    let half = dir.join(format!(
+        "half_admin_20260101T000000_{}.txt",
+        uuid::Uuid::now_v7()
+    ));
+    std::fs::write(&half, b"half").expect("half-committed data");
+    // A file without sidecar that this server did not write (a legacy UUIDv4 name) stays.
+    let foreign = dir.join(format!(
+        "legacy_admin_20250101T000000_{}.txt",
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::write(&foreign, b"not ours").expect("foreign data");
     let parts = srv
         .data_dir()
         .join("elements/crash/.multipart/forgotten-upload");
@@ -276,6 +291,8 @@ storage_test!(start_up_recovers_from_a_crash, |srv| async move {
     assert!(!dir.join(&old_name).exists(), "superseded data removed");
     assert!(!dir.join(format!("{old_name}.attr.json")).exists());
     assert!(!dir.join(".tmp-0000").exists(), "temp file removed");
+    assert!(!half.exists(), "data of an unfinished commit removed");
+    assert_eq!(std::fs::read(&foreign).expect("kept"), b"not ours");
     assert!(!parts.exists(), "parts of an unknown upload removed");
     // The upload that is still in the index survives recovery.
     c.abort_multipart_upload()
@@ -592,5 +609,314 @@ storage_test!(
         .assert(403, "AccessDenied");
         assert_eq!(get(&c, "sealed", "doc").await, b"sealed text");
         assert!(!exists(&c, "sealed", "new").await);
+    }
+);
+
+storage_test!(
+    a_crash_after_an_overwrite_commit_leaks_no_file,
+    |srv| async move {
+        let mut srv = srv;
+        let c = srv.client();
+        create_bucket(&c, "overwrite").await;
+        put(&c, "overwrite", "doc", "first version").await;
+        put(&c, "overwrite", "other", "untouched").await;
+        assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+        // The first version was written long before this run of the server started.
+        let v1 = srv.age_object("overwrite", "doc").await;
+
+        // Crash after the overwrite's index commit, before the replaced files are removed.
+        srv.set_env("ARTSTORE_TEST_CRASH_AT", "replaced-committed");
+        srv.restart().await;
+        let c = srv.client();
+        let res = c
+            .put_object()
+            .bucket("overwrite")
+            .key("doc")
+            .body(ByteStream::from_static(b"second version"))
+            .send()
+            .await;
+        assert!(res.is_err(), "the process died before answering: {res:?}");
+        assert!(srv.wait_exit(), "the crash point stopped the server");
+        assert!(v1.data.exists() && v1.attr.exists(), "the crash left v1");
+
+        srv.unset_env("ARTSTORE_TEST_CRASH_AT");
+        srv.restart().await;
+        let c = srv.client();
+        // The overwrite committed, so it holds; the replaced version's files are gone.
+        assert_object(&srv, "overwrite", "doc", b"second version").await;
+        assert_object(&srv, "overwrite", "other", b"untouched").await;
+        assert!(!v1.data.exists(), "replaced data file removed by recovery");
+        assert!(!v1.attr.exists(), "replaced sidecar removed by recovery");
+        assert_eq!(srv.obsolete_records().await, 0);
+        assert_eq!(srv.objects_on_disk("overwrite").len(), 2);
+        assert_eq!(list_keys(&c, "overwrite").await, ["doc", "other"]);
+        srv.stop();
+        let (ok, report, err) = srv.index_cmd("verify");
+        assert!(ok, "verify clean after recovery: {report} {err}");
+    }
+);
+
+storage_test!(
+    a_crash_after_a_delete_commit_leaks_no_file,
+    |srv| async move {
+        let mut srv = srv;
+        let c = srv.client();
+        create_bucket(&c, "delcrash").await;
+        put(&c, "delcrash", "gone", "to be deleted").await;
+        put(&c, "delcrash", "kept", "kept").await;
+        assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+        let old = srv.age_object("delcrash", "gone").await;
+        srv.set_env("ARTSTORE_TEST_CRASH_AT", "delete-committed");
+        srv.restart().await;
+        let res = srv
+            .client()
+            .delete_object()
+            .bucket("delcrash")
+            .key("gone")
+            .send()
+            .await;
+        assert!(res.is_err(), "the process died before answering: {res:?}");
+        assert!(srv.wait_exit(), "the crash point stopped the server");
+        assert!(old.data.exists(), "the crash left the files");
+        srv.unset_env("ARTSTORE_TEST_CRASH_AT");
+        srv.restart().await;
+        let c = srv.client();
+        sdk_err(c.get_object().bucket("delcrash").key("gone").send().await)
+            .assert(404, "NoSuchKey");
+        assert!(!old.data.exists() && !old.attr.exists(), "files removed");
+        assert_eq!(list_keys(&c, "delcrash").await, ["kept"]);
+        assert_eq!(srv.obsolete_records().await, 0);
+        srv.stop();
+        let (ok, report, err) = srv.index_cmd("verify");
+        assert!(ok, "verify clean after recovery: {report} {err}");
+    }
+);
+
+/// Writes `name` (and, unless `sidecar` is None, its sidecar) into the object's hour dir.
+fn plant(
+    dir: &std::path::Path,
+    name: &str,
+    data: Option<&[u8]>,
+    sidecar: Option<&serde_json::Value>,
+) {
+    if let Some(d) = data {
+        std::fs::write(dir.join(name), d).expect("plant data");
+    }
+    if let Some(j) = sidecar {
+        std::fs::write(
+            dir.join(format!("{name}.attr.json")),
+            serde_json::to_vec_pretty(j).expect("json"),
+        )
+        .expect("plant sidecar");
+    }
+}
+
+fn strs(v: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap_or_default().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+storage_test!(
+    index_verify_repair_removes_only_proven_garbage,
+    |srv| async move {
+        let mut srv = srv;
+        let c = srv.client();
+        create_bucket(&c, "rep").await;
+        for k in ["a", "b", "lost"] {
+            put(&c, "rep", k, format!("content of {k}")).await;
+        }
+        // While a server runs, its temp files are writes in flight: repair refuses to start.
+        let live = srv
+            .object_on_disk("rep", "b")
+            .expect("b")
+            .data
+            .with_file_name(".tmp-in-flight");
+        std::fs::write(&live, b"being written").expect("temp");
+        let (ok, out, err) = srv.cli(&["index", "verify", "--repair"]);
+        assert!(!ok && err.contains("a server is running on"), "{out} {err}");
+        assert!(live.exists(), "nothing touched");
+        std::fs::remove_file(&live).expect("rm");
+        assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+        let a = srv.object_on_disk("rep", "a").expect("a on disk");
+        let dir = a.data.parent().expect("hour dir").to_path_buf();
+        let rel_dir = dir
+            .strip_prefix(srv.element_dir("rep"))
+            .expect("in element")
+            .to_string_lossy()
+            .into_owned();
+        let at = |name: &str| format!("rep/{rel_dir}/{name}");
+
+        // Every kind of garbage and doubt a crash, a lost commit or a hand can leave.
+        plant(&dir, ".tmp-0000", Some(b"partial"), None);
+        plant(
+            &dir,
+            "stray_admin_20260101T000000_1.bin",
+            Some(b"no sidecar"),
+            None,
+        );
+        let mut ghost = a.json.clone();
+        ghost["key"] = "ghost".into();
+        ghost["file_id"] = "00000000-0000-7000-8000-000000000001".into();
+        plant(
+            &dir,
+            "ghost_admin_20260101T000000_2.bin",
+            None,
+            Some(&ghost),
+        );
+        let mut older = a.json.clone();
+        older["file_id"] = "00000000-0000-7000-8000-000000000002".into();
+        plant(
+            &dir,
+            "a_admin_20200101T000000_3.bin",
+            Some(b"content of a"),
+            Some(&older),
+        );
+        let mut unindexed = a.json.clone();
+        unindexed["key"] = "never-indexed".into();
+        unindexed["file_id"] = "00000000-0000-7000-8000-000000000004".into();
+        plant(
+            &dir,
+            "ni_admin_20260101T000000_4.bin",
+            Some(b"content of a"),
+            Some(&unindexed),
+        );
+        let mut obsolete = a.json.clone();
+        obsolete["file_id"] = "00000000-0000-7000-8000-000000000005".into();
+        plant(
+            &dir,
+            "a_admin_20200101T000000_5.bin",
+            Some(b"content of a"),
+            Some(&obsolete),
+        );
+        {
+            let mut conn = srv.index_conn().await;
+            sqlx::query(
+                "INSERT INTO pending_deletes (bucket, storage_path, created_ms) VALUES ('rep', $1, 0)",
+            )
+            .bind(format!("{rel_dir}/a_admin_20200101T000000_5.bin"))
+            .execute(&mut conn)
+            .await
+            .expect("obsolete record");
+        }
+        // A delete whose commit was lost after its files were removed.
+        let lost = srv.object_on_disk("rep", "lost").expect("lost on disk");
+        std::fs::remove_file(&lost.data).expect("rm");
+        std::fs::remove_file(&lost.attr).expect("rm");
+
+        let (ok, report, _) = srv.index_cmd("verify");
+        assert!(!ok, "verify fails on damage: {report}");
+        assert_eq!(strs(&report["temp_files"]), [at(".tmp-0000")]);
+        assert_eq!(
+            strs(&report["data_without_sidecar"]),
+            [at("stray_admin_20260101T000000_1.bin")]
+        );
+        assert_eq!(
+            strs(&report["sidecar_without_data"]),
+            [at("ghost_admin_20260101T000000_2.bin.attr.json")]
+        );
+        assert_eq!(
+            strs(&report["orphans"]),
+            [
+                at("a_admin_20200101T000000_3.bin"),
+                at("a_admin_20200101T000000_5.bin"),
+                at("ni_admin_20260101T000000_4.bin"),
+            ]
+        );
+        assert_eq!(
+            strs(&report["obsolete"]),
+            [at("a_admin_20200101T000000_5.bin")]
+        );
+        assert_eq!(strs(&report["missing"]), ["rep/lost"]);
+
+        let (ok, out, err) = srv.cli(&["index", "verify", "--repair"]);
+        let rep: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        assert!(
+            !ok,
+            "a document only a rebuild can index is left, so repair fails: {rep}"
+        );
+        assert_eq!(
+            strs(&rep["removed"]),
+            [
+                at(".tmp-0000"),
+                at("a_admin_20200101T000000_5.bin"),
+                at("a_admin_20200101T000000_5.bin.attr.json"),
+            ]
+        );
+        assert_eq!(strs(&rep["rows_dropped"]), ["rep/lost"]);
+        let mut moved: Vec<(String, String)> = rep["quarantined"]
+            .as_array()
+            .expect("quarantined")
+            .iter()
+            .map(|q| {
+                (
+                    q["from"].as_str().unwrap_or_default().to_owned(),
+                    q["to"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        moved.sort();
+        let expect_moved = [
+            "a_admin_20200101T000000_3.bin",
+            "a_admin_20200101T000000_3.bin.attr.json",
+            "ghost_admin_20260101T000000_2.bin.attr.json",
+            "stray_admin_20260101T000000_1.bin",
+        ];
+        assert_eq!(moved.len(), expect_moved.len(), "{rep}");
+        for ((from, to), name) in moved.iter().zip(expect_moved) {
+            assert_eq!(from, &at(name));
+            let q = to
+                .strip_prefix("rep/.quarantine/")
+                .unwrap_or_else(|| panic!("{to}"));
+            let (date, rest) = q.split_once('/').expect("date folder");
+            assert!(
+                date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()),
+                "{to}"
+            );
+            assert_eq!(rest, format!("{rel_dir}/{name}"));
+            // Moved, not deleted: the bytes are all there.
+            assert!(
+                srv.element_dir("rep")
+                    .join(to.trim_start_matches("rep/"))
+                    .is_file(),
+                "{to}"
+            );
+        }
+        let left = strs(&rep["left"]);
+        assert_eq!(left.len(), 1, "{rep}");
+        assert!(
+            left[0].starts_with(&at("ni_admin_20260101T000000_4.bin"))
+                && left[0].contains("artstore index rebuild"),
+            "{rep}"
+        );
+        assert!(
+            dir.join("ni_admin_20260101T000000_4.bin").exists(),
+            "never deleted"
+        );
+        assert_eq!(
+            strs(&rep["after"]["orphans"]),
+            [at("ni_admin_20260101T000000_4.bin")]
+        );
+        assert_eq!(srv.obsolete_records().await, 0);
+
+        // The rebuild indexes the document it left and never looks into the quarantine.
+        let (ok, report, err) = srv.index_cmd("rebuild");
+        assert!(ok, "rebuild: {report} {err}");
+        assert_eq!(report["objects_indexed"], 1, "{report}");
+        let (ok, report, err) = srv.index_cmd("verify");
+        assert!(ok, "verify clean after repair and rebuild: {report} {err}");
+        srv.restart().await;
+        let c = srv.client();
+        assert_eq!(list_keys(&c, "rep").await, ["a", "b", "never-indexed"]);
+        assert_object(&srv, "rep", "a", b"content of a").await;
+        assert_object(&srv, "rep", "b", b"content of b").await;
+        sdk_err(c.get_object().bucket("rep").key("lost").send().await).assert(404, "NoSuchKey");
+        sdk_err(c.head_object().bucket("rep").key("lost").send().await).assert(404, "");
     }
 );

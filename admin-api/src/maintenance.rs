@@ -45,6 +45,15 @@ pub struct ReconcileReport {
     /// Deletes committed in the index whose files a crash left on disk, finished now.
     pub deletes_finished: u64,
     pub uploads_removed: u64,
+    /// Index rows whose data file and sidecar were both gone: a delete whose commit was lost
+    /// (power loss) after its files were removed. Dropped, as the sidecars say.
+    pub lost_rows_dropped: u64,
+    /// Data files without sidecar or row: writes that crashed between placing the data and
+    /// placing its sidecar, so before their commit. Removed.
+    pub unfinished_removed: u64,
+    /// Multipart uploads whose recorded parts were gone from disk: a Complete or Abort whose
+    /// commit was lost after the parts were removed. Forgotten.
+    pub lost_uploads_dropped: u64,
     /// Sidecars that cannot be indexed (unreadable, or data missing or of the wrong size).
     pub broken: Vec<String>,
 }
@@ -69,8 +78,16 @@ pub struct VerifyReport {
     pub missing: Vec<String>,
     pub size_mismatch: Vec<String>,
     pub checksum_mismatch: Vec<String>,
-    /// Sidecars on disk that the index does not point at.
+    /// Sidecars (with their data) on disk that the index does not point at, by path.
     pub orphans: Vec<String>,
+    /// Data files without a sidecar, by path.
+    pub data_without_sidecar: Vec<String>,
+    /// Sidecars without a data file that the index does not point at, by path.
+    pub sidecar_without_data: Vec<String>,
+    /// Temp files left by an interrupted write, by path.
+    pub temp_files: Vec<String>,
+    /// Files a committed delete or overwrite made obsolete that are still on disk, by path.
+    pub obsolete: Vec<String>,
 }
 
 impl VerifyReport {
@@ -79,7 +96,76 @@ impl VerifyReport {
             && self.size_mismatch.is_empty()
             && self.checksum_mismatch.is_empty()
             && self.orphans.is_empty()
+            && self.data_without_sidecar.is_empty()
+            && self.sidecar_without_data.is_empty()
+            && self.temp_files.is_empty()
+            && self.obsolete.is_empty()
     }
+}
+
+/// A file `index verify --repair` moved out of the way.
+#[derive(Debug, Serialize)]
+pub struct Quarantined {
+    pub from: String,
+    pub to: String,
+    pub why: String,
+}
+
+/// What `index verify --repair` did. It removes only what the index proves is garbage (files
+/// recorded as obsolete by a committed delete or overwrite, temp files, rows whose data and
+/// sidecar are both gone) and moves anything doubtful to the element's quarantine folder.
+#[derive(Debug, Default, Serialize)]
+pub struct RepairReport {
+    /// Files removed, by path.
+    pub removed: Vec<String>,
+    /// Index rows dropped because the object's data file and sidecar are both gone.
+    pub rows_dropped: Vec<String>,
+    pub quarantined: Vec<Quarantined>,
+    /// Damage left for the operator, with the reason.
+    pub left: Vec<String>,
+    /// What a verify after the repair finds.
+    pub after: VerifyReport,
+}
+
+/// Whether a data file is one this implementation began writing at or after `since_ms`: its
+/// name ends in `_{file_id}{ext}` with a UUIDv7 file id, whose first 48 bits are the creation
+/// time. Files of other writers (the legacy UUIDv4 or short ids of an imported archive) never
+/// match, so recovery never removes them.
+fn written_since(rel: &str, since_ms: i64) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let Some(id) = name.rsplit('_').next().and_then(|t| t.get(..36)) else {
+        return false;
+    };
+    match uuid::Uuid::parse_str(id) {
+        Ok(u) if u.get_version_num() == 7 => u.get_timestamp().is_some_and(|t| {
+            let (secs, nanos) = t.to_unix();
+            i64::try_from(secs)
+                .ok()
+                .and_then(|s| s.checked_mul(1000))
+                .is_some_and(|ms| ms + i64::from(nanos / 1_000_000) >= since_ms)
+        }),
+        _ => false,
+    }
+}
+
+fn is_temp(rel: &str) -> bool {
+    rel.rsplit('/').next().unwrap_or(rel).starts_with(".tmp-")
+}
+
+fn is_sidecar(rel: &str) -> bool {
+    rel.ends_with(SIDECAR_SUFFIX) && !is_temp(rel)
+}
+
+const SIDECAR_SUFFIX: &str = ".attr.json";
+
+/// How the files of one element's hour directories relate to its index rows.
+#[derive(Default)]
+struct DiskScan {
+    /// Sidecars with a data file the index does not point at.
+    orphans: Vec<String>,
+    data_without_sidecar: Vec<String>,
+    sidecar_without_data: Vec<String>,
+    temp_files: Vec<String>,
 }
 
 fn ms(text: &str) -> i64 {
@@ -185,17 +271,37 @@ impl Maintenance {
                 .as_ref()
                 .and_then(|e| import_key_template(&e.backend))
                 .and_then(|t| KeyTemplate::parse(&t).ok());
-            for rel in self.fs.sidecars(&bucket, since).await? {
+            let dirs = self.fs.hour_dirs(&bucket, since).await?;
+            let files = self.fs.files_in(&bucket, &dirs).await?;
+            // Root sidecars (an imported flat layout) are read by full scans only.
+            let root = match since {
+                None => self.fs.root_sidecars(&bucket).await?,
+                Some(_) => Vec::new(),
+            };
+            for rel in files.iter().filter(|r| is_sidecar(r)).chain(&root) {
                 report.sidecars_seen += 1;
-                self.reconcile_sidecar(&bucket, &rel, overwrites, template.as_ref(), &mut report)
+                self.reconcile_sidecar(&bucket, rel, overwrites, template.as_ref(), &mut report)
                     .await?;
             }
-            for upload_id in self.fs.upload_dirs(&bucket).await? {
-                if self.store.get_upload(&upload_id).await?.is_none() {
-                    self.fs.remove_upload(&bucket, &upload_id).await?;
+            // After a crash: rows whose files are gone, and files of commits that never happened.
+            if let Some(since) = since {
+                let since_ms =
+                    i64::try_from(since.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
+                let present: HashSet<&str> = files.iter().map(String::as_str).collect();
+                for dir in &dirs {
+                    self.check_dir(&bucket, dir, &present, since_ms, &mut report)
+                        .await?;
+                }
+            }
+            let upload_dirs = self.fs.upload_dirs(&bucket).await?;
+            for upload_id in &upload_dirs {
+                if self.store.get_upload(upload_id).await?.is_none() {
+                    self.fs.remove_upload(&bucket, upload_id).await?;
                     report.uploads_removed += 1;
                 }
             }
+            self.drop_lost_uploads(&bucket, &upload_dirs, &mut report)
+                .await?;
         }
         if report.elements_created > 0 && self.store.count_non_system_accounts().await? == 0 {
             report.control_data_missing = Some(CONTROL_DATA_MISSING.to_owned());
@@ -272,6 +378,96 @@ impl Maintenance {
         Ok(true)
     }
 
+    /// Forgets uploads whose recorded parts are gone from disk: a part is recorded only after
+    /// its file is in place, and the files go only after a Complete or Abort committed, so
+    /// this is such a commit lost to a power cut (or an index restored from an older backup).
+    async fn drop_lost_uploads(
+        &self,
+        bucket: &str,
+        upload_dirs: &[String],
+        report: &mut ReconcileReport,
+    ) -> Result<(), MaintenanceError> {
+        let on_disk: HashSet<&str> = upload_dirs.iter().map(String::as_str).collect();
+        let (mut key, mut id) = (String::new(), String::new());
+        loop {
+            let page = self.store.list_uploads(bucket, "", &key, &id, 1000).await?;
+            for u in &page {
+                if !on_disk.contains(u.upload_id.as_str())
+                    && !self.store.list_parts(&u.upload_id, 0, 1).await?.is_empty()
+                    && self.store.delete_upload(&u.upload_id).await?
+                {
+                    report.lost_uploads_dropped += 1;
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => {
+                    key.clone_from(&last.key);
+                    id.clone_from(&last.upload_id);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// In one hour directory: drops the rows whose data file and sidecar are both gone, and
+    /// removes data files this implementation began writing since `since_ms` that have
+    /// neither a sidecar nor a row. The sidecar is in place before the index commit, so such a
+    /// file is a write that crashed before its commit and was never acknowledged.
+    async fn check_dir(
+        &self,
+        bucket: &str,
+        dir: &str,
+        present: &HashSet<&str>,
+        since_ms: i64,
+        report: &mut ReconcileReport,
+    ) -> Result<(), MaintenanceError> {
+        let rows = self.store.objects_in_dir(bucket, dir).await?;
+        for o in &rows {
+            if self.files_gone(o).await?
+                && self
+                    .store
+                    .drop_lost_object(bucket, &o.key, &o.file_id)
+                    .await?
+            {
+                report.lost_rows_dropped += 1;
+            }
+        }
+        let indexed: HashSet<&str> = rows.iter().map(|o| o.storage_path.as_str()).collect();
+        let prefix = format!("{dir}/");
+        for rel in present.iter().filter(|r| r.starts_with(&prefix)) {
+            if is_temp(rel) || rel.ends_with(SIDECAR_SUFFIX) || indexed.contains(rel) {
+                continue;
+            }
+            if !present.contains(format!("{rel}{SIDECAR_SUFFIX}").as_str())
+                && written_since(rel, since_ms)
+            {
+                self.fs.delete(bucket, rel).await?;
+                report.unfinished_removed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether both files of an indexed object are gone, while its element is in place (an
+    /// unmounted element is not a deleted one).
+    async fn files_gone(&self, o: &ObjectRecord) -> Result<bool, MaintenanceError> {
+        let attr = format!("{}{SIDECAR_SUFFIX}", o.storage_path);
+        Ok(self.fs.read_element_json(&o.bucket).await?.is_some()
+            && self
+                .fs
+                .data_len(&o.bucket, &o.storage_path)
+                .await?
+                .is_none()
+            && self.fs.data_len(&o.bucket, &attr).await?.is_none())
+    }
+
+    /// Removes replaced files and then their record as obsolete.
+    async fn remove_obsolete(&self, bucket: &str, path: &str) -> Result<(), MaintenanceError> {
+        self.fs.delete(bucket, path).await?;
+        self.store.forget_pending_delete(bucket, path).await?;
+        Ok(())
+    }
+
     async fn reconcile_sidecar(
         &self,
         bucket: &str,
@@ -331,7 +527,7 @@ impl Maintenance {
             // second file for an indexed key is a write the commit refused, never a lost one.
             Some(cur) if overwrites && rec.file_id > cur.file_id => {
                 if let Some(old) = self.store.put_object(&rec).await? {
-                    self.fs.delete(bucket, &old.storage_path).await?;
+                    self.remove_obsolete(bucket, &old.storage_path).await?;
                     report.superseded_removed += 1;
                 }
                 report.objects_indexed += 1;
@@ -374,14 +570,182 @@ impl Maintenance {
                 }
                 after = page.last_position().map(str::to_owned);
             }
-            for rel in self.fs.sidecars(&bucket, None).await? {
-                let data_rel = rel.trim_end_matches(".attr.json");
-                if !indexed.contains(data_rel) {
-                    report.orphans.push(format!("{bucket}/{data_rel}"));
-                }
+            let scan = self.scan_disk(&bucket, &indexed).await?;
+            let named = |v: Vec<String>| v.into_iter().map(|r| format!("{bucket}/{r}"));
+            report.orphans.extend(named(scan.orphans));
+            report
+                .data_without_sidecar
+                .extend(named(scan.data_without_sidecar));
+            report
+                .sidecar_without_data
+                .extend(named(scan.sidecar_without_data));
+            report.temp_files.extend(named(scan.temp_files));
+        }
+        for (bucket, path) in self.store.pending_deletes().await? {
+            let attr = format!("{path}{SIDECAR_SUFFIX}");
+            if self.fs.data_len(&bucket, &path).await?.is_some()
+                || self.fs.data_len(&bucket, &attr).await?.is_some()
+            {
+                report.obsolete.push(format!("{bucket}/{path}"));
             }
         }
         Ok(report)
+    }
+
+    /// Sorts the files of the element's hour directories against the indexed data paths.
+    async fn scan_disk(
+        &self,
+        bucket: &str,
+        indexed: &HashSet<String>,
+    ) -> Result<DiskScan, MaintenanceError> {
+        let dirs = self.fs.hour_dirs(bucket, None).await?;
+        let files = self.fs.files_in(bucket, &dirs).await?;
+        let present: HashSet<&str> = files.iter().map(String::as_str).collect();
+        let mut scan = DiskScan::default();
+        for rel in &files {
+            if is_temp(rel) {
+                scan.temp_files.push(rel.clone());
+            } else if let Some(data_rel) = rel.strip_suffix(SIDECAR_SUFFIX) {
+                if indexed.contains(data_rel) {
+                    continue;
+                }
+                if present.contains(data_rel) {
+                    scan.orphans.push(data_rel.to_owned());
+                } else {
+                    scan.sidecar_without_data.push(rel.clone());
+                }
+            } else if !present.contains(format!("{rel}{SIDECAR_SUFFIX}").as_str()) {
+                scan.data_without_sidecar.push(rel.clone());
+            }
+        }
+        // Sidecars in the root (an imported flat layout); other root files are not documents.
+        for rel in self.fs.root_sidecars(bucket).await? {
+            let Some(data_rel) = rel.strip_suffix(SIDECAR_SUFFIX) else {
+                continue;
+            };
+            if indexed.contains(data_rel) {
+                continue;
+            }
+            if self.fs.data_len(bucket, data_rel).await?.is_some() {
+                scan.orphans.push(data_rel.to_owned());
+            } else {
+                scan.sidecar_without_data.push(rel.clone());
+            }
+        }
+        Ok(scan)
+    }
+
+    /// `index verify --repair` (run with the server stopped): removes what the index proves
+    /// is garbage, quarantines what it cannot prove, and leaves bit rot and unindexed
+    /// documents to the operator. Never deletes a document it cannot prove obsolete.
+    pub async fn repair(&self, label: &str) -> Result<RepairReport, MaintenanceError> {
+        let mut out = RepairReport::default();
+        for (bucket, path) in self.store.pending_deletes().await? {
+            let attr = format!("{path}{SIDECAR_SUFFIX}");
+            for rel in [&attr, &path] {
+                if self.fs.data_len(&bucket, rel).await?.is_some() {
+                    out.removed.push(format!("{bucket}/{rel}"));
+                }
+            }
+            self.remove_obsolete(&bucket, &path).await?;
+        }
+        let found = self.verify().await?;
+        for name in &found.missing {
+            let Some((bucket, key)) = name.split_once('/') else {
+                continue;
+            };
+            match self.store.get_object(bucket, key).await? {
+                Some(o) if self.files_gone(&o).await? => {
+                    if self
+                        .store
+                        .drop_lost_object(bucket, key, &o.file_id)
+                        .await?
+                    {
+                        out.rows_dropped.push(name.clone());
+                    }
+                }
+                _ => out.left.push(format!(
+                    "{name}: the data file is missing but its sidecar is not; restore the file from a backup"
+                )),
+            }
+        }
+        for name in &found.temp_files {
+            if let Some((bucket, rel)) = name.split_once('/') {
+                self.fs.delete(bucket, rel).await?;
+                out.removed.push(name.clone());
+            }
+        }
+        for (names, why) in [
+            (&found.data_without_sidecar, "data file without a sidecar"),
+            (&found.sidecar_without_data, "sidecar without a data file"),
+        ] {
+            for name in names {
+                if let Some((bucket, rel)) = name.split_once('/') {
+                    self.quarantine(bucket, rel, label, why, &mut out).await?;
+                }
+            }
+        }
+        for name in &found.orphans {
+            let Some((bucket, data_rel)) = name.split_once('/') else {
+                continue;
+            };
+            let attr_rel = format!("{data_rel}{SIDECAR_SUFFIX}");
+            let attr = match self.fs.read_attr(bucket, &attr_rel).await {
+                Ok(a) => Some(a),
+                Err(BackendError::InvalidAttr(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            let current = match &attr {
+                Some(a) => self.store.get_object(bucket, &a.key).await?,
+                None => None,
+            };
+            match (attr, current) {
+                (Some(_), None) => out.left.push(format!(
+                    "{name}: a document the index does not know; run `artstore index rebuild` to index it"
+                )),
+                (Some(a), Some(cur)) => {
+                    let why = format!(
+                        "another version of key {:?} is indexed ({})",
+                        a.key, cur.storage_path
+                    );
+                    self.quarantine(bucket, &attr_rel, label, &why, &mut out)
+                        .await?;
+                    self.quarantine(bucket, data_rel, label, &why, &mut out)
+                        .await?;
+                }
+                (None, _) => {
+                    let why = "unreadable sidecar";
+                    self.quarantine(bucket, &attr_rel, label, why, &mut out)
+                        .await?;
+                    self.quarantine(bucket, data_rel, label, why, &mut out)
+                        .await?;
+                }
+            }
+        }
+        for name in found.size_mismatch.iter().chain(&found.checksum_mismatch) {
+            out.left.push(format!(
+                "{name}: the data differs from its recorded size or checksum; restore it from a backup (never rewritten here)"
+            ));
+        }
+        out.after = self.verify().await?;
+        Ok(out)
+    }
+
+    async fn quarantine(
+        &self,
+        bucket: &str,
+        rel: &str,
+        label: &str,
+        why: &str,
+        out: &mut RepairReport,
+    ) -> Result<(), MaintenanceError> {
+        let to = self.fs.quarantine(bucket, rel, label).await?;
+        out.quarantined.push(Quarantined {
+            from: format!("{bucket}/{rel}"),
+            to: format!("{bucket}/{to}"),
+            why: why.to_owned(),
+        });
+        Ok(())
     }
 
     async fn verify_object(

@@ -228,7 +228,8 @@ impl LocalFs {
 
     /// Renames the staged data to `name.rel_path()`, writes the sidecar and fsyncs the
     /// directory: the object is durable when this returns. The sidecar is written after the
-    /// data, so a crash in between leaves at most a data file without sidecar (an orphan).
+    /// data, so a crash in between leaves at most a data file without sidecar, which start-up
+    /// recovery removes (no commit can have named it: the index commit comes after this).
     pub async fn commit(
         &self,
         staged: Staged,

@@ -7,11 +7,14 @@ use time::OffsetDateTime;
 
 use crate::digest::{Digests, Hasher};
 use crate::error::BackendError;
+use crate::fsutil::{ensure_dir, fsync_dir, rel_join};
 use crate::legacy::{Adopted, KeyTemplate, adopt};
 use crate::local::LocalFs;
 use crate::staging::blocking;
 
 const SIDECAR_SUFFIX: &str = ".attr.json";
+/// Where `index verify --repair` moves files it cannot prove to be garbage (per element).
+pub const QUARANTINE_DIR: &str = ".quarantine";
 const READ_CHUNK: usize = 1 << 20;
 
 fn io(path: &Path, e: std::io::Error) -> BackendError {
@@ -59,50 +62,85 @@ fn hour_key(t: OffsetDateTime) -> String {
     )
 }
 
-fn sidecars_under(root: &Path, since: Option<&str>) -> Result<Vec<String>, BackendError> {
+/// Where recovery must look: hour directories named at or after `since` (written since),
+/// and older ones whose entries changed since (a delete, an overwrite's removal or a sidecar
+/// rewrite of an old object updates its directory's mtime, made durable by the fsync of the
+/// directory that follows every such change). `None`: every hour directory.
+fn hour_dirs_under(
+    root: &Path,
+    since: Option<(&str, std::time::SystemTime)>,
+) -> Result<Vec<String>, BackendError> {
     let mut out = Vec::new();
-    // Sidecars directly in the root: the flat layout of an imported Go storage element. Never
-    // written since, so only full scans (rebuild, verify) read them.
-    if since.is_none() {
-        match std::fs::read_dir(root) {
-            Ok(entries) => {
-                for entry in entries {
-                    let entry = entry.map_err(|e| io(root, e))?;
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if name.ends_with(SIDECAR_SUFFIX)
-                        && !name.starts_with(".tmp")
-                        && entry.file_type().map_err(|e| io(root, e))?.is_file()
-                    {
-                        out.push(name);
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(root, e)),
-        }
-    }
     for y in subdirs(root, digits(4))? {
         for m in subdirs(&root.join(&y), digits(2))? {
             for d in subdirs(&root.join(&y).join(&m), digits(2))? {
                 for h in subdirs(&root.join(&y).join(&m).join(&d), digits(2))? {
                     let rel_dir = format!("{y}/{m}/{d}/{h}");
-                    if since.is_some_and(|s| rel_dir.as_str() < s) {
-                        continue;
-                    }
-                    let dir = root.join(&rel_dir);
-                    for entry in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
-                        let entry = entry.map_err(|e| io(&dir, e))?;
-                        let name = entry.file_name().to_string_lossy().into_owned();
-                        if name.ends_with(SIDECAR_SUFFIX) && !name.starts_with(".tmp-") {
-                            out.push(format!("{rel_dir}/{name}"));
+                    let keep = match since {
+                        None => true,
+                        Some((name, _)) if rel_dir.as_str() >= name => true,
+                        Some((_, t)) => {
+                            let dir = root.join(&rel_dir);
+                            let md = std::fs::metadata(&dir).map_err(|e| io(&dir, e))?;
+                            md.modified().map_err(|e| io(&dir, e))? >= t
                         }
+                    };
+                    if keep {
+                        out.push(rel_dir);
                     }
                 }
             }
         }
     }
+    Ok(out)
+}
+
+/// Sidecars directly in the element root: the flat layout of an imported Go storage element.
+/// Never written since import, so only full scans (rebuild, verify) read them.
+fn root_sidecars(root: &Path) -> Result<Vec<String>, BackendError> {
+    Ok(file_names(root)?
+        .into_iter()
+        .filter(|name| name.ends_with(SIDECAR_SUFFIX) && !name.starts_with(".tmp"))
+        .collect())
+}
+
+/// Names of the regular files in one directory; a missing directory is empty.
+fn file_names(dir: &Path) -> Result<Vec<String>, BackendError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io(dir, e))?;
+        if entry.file_type().map_err(|e| io(dir, e))?.is_file() {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
     out.sort();
     Ok(out)
+}
+
+/// Relative paths of every file in the given hour directories.
+fn files_in_dirs(root: &Path, dirs: &[String]) -> Result<Vec<String>, BackendError> {
+    let mut out = Vec::new();
+    for rel_dir in dirs {
+        for name in file_names(&root.join(rel_dir))? {
+            out.push(format!("{rel_dir}/{name}"));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn is_sidecar(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name.ends_with(SIDECAR_SUFFIX) && !name.starts_with(".tmp-")
+}
+
+fn since_key(t: OffsetDateTime) -> (String, std::time::SystemTime) {
+    (hour_key(t), std::time::SystemTime::from(t))
 }
 
 impl LocalFs {
@@ -129,9 +167,80 @@ impl LocalFs {
         bucket: &str,
         since: Option<OffsetDateTime>,
     ) -> Result<Vec<String>, BackendError> {
+        let dirs = self.hour_dirs(bucket, since).await?;
+        let mut out = self.files_in(bucket, &dirs).await?;
+        out.retain(|r| is_sidecar(r));
+        if since.is_none() {
+            out.extend(self.root_sidecars(bucket).await?);
+        }
+        Ok(out)
+    }
+
+    /// Sidecars in the element root (an imported flat layout); full scans read them.
+    pub async fn root_sidecars(&self, bucket: &str) -> Result<Vec<String>, BackendError> {
         let root = self.element_root(bucket);
-        let since = since.map(hour_key);
-        blocking(move || sidecars_under(&root, since.as_deref())).await
+        blocking(move || root_sidecars(&root)).await
+    }
+
+    /// The element's hour directories (`YYYY/MM/DD/HH`) that may hold changes made at or
+    /// after `since`: those named for a later hour and those whose entries changed since
+    /// (all of them when `None`).
+    pub async fn hour_dirs(
+        &self,
+        bucket: &str,
+        since: Option<OffsetDateTime>,
+    ) -> Result<Vec<String>, BackendError> {
+        let root = self.element_root(bucket);
+        blocking(move || {
+            let since = since.map(since_key);
+            hour_dirs_under(&root, since.as_ref().map(|(n, t)| (n.as_str(), *t)))
+        })
+        .await
+    }
+
+    /// Relative paths of every file (data, sidecars, temp files) in the given hour
+    /// directories of the element.
+    pub async fn files_in(
+        &self,
+        bucket: &str,
+        dirs: &[String],
+    ) -> Result<Vec<String>, BackendError> {
+        let root = self.element_root(bucket);
+        let dirs = dirs.to_vec();
+        blocking(move || files_in_dirs(&root, &dirs)).await
+    }
+
+    /// Moves a file out of the element's layout into `<element>/.quarantine/<label>/<rel>`,
+    /// where neither listings nor rebuilds look, and returns its new relative path. Nothing
+    /// is deleted; an existing file at the destination is never replaced.
+    pub async fn quarantine(
+        &self,
+        bucket: &str,
+        rel_path: &str,
+        label: &str,
+    ) -> Result<String, BackendError> {
+        let root = self.element_root(bucket);
+        let rel = rel_path.to_owned();
+        let dest_rel = format!("{QUARANTINE_DIR}/{label}/{rel_path}");
+        let dest_out = dest_rel.clone();
+        blocking(move || {
+            let from = rel_join(&root, &rel)?;
+            let to = rel_join(&root, &dest_rel)?;
+            let from_dir = from.parent().unwrap_or(&root).to_path_buf();
+            let to_dir = to.parent().unwrap_or(&root).to_path_buf();
+            ensure_dir(&to_dir)?;
+            if to.exists() {
+                return Err(io(
+                    &to,
+                    std::io::Error::new(std::io::ErrorKind::AlreadyExists, "already quarantined"),
+                ));
+            }
+            std::fs::rename(&from, &to).map_err(|e| io(&from, e))?;
+            fsync_dir(&to_dir)?;
+            fsync_dir(&from_dir)
+        })
+        .await?;
+        Ok(dest_out)
     }
 
     /// Reads a sidecar as an object of `bucket`: one this implementation wrote as it is, a
@@ -196,6 +305,19 @@ impl LocalFs {
 mod tests {
     use super::*;
 
+    fn sidecars_under(
+        root: &Path,
+        since: Option<(&str, std::time::SystemTime)>,
+    ) -> Result<Vec<String>, BackendError> {
+        let dirs = hour_dirs_under(root, since)?;
+        let mut out = files_in_dirs(root, &dirs)?;
+        out.retain(|r| is_sidecar(r));
+        if since.is_none() {
+            out.extend(root_sidecars(root)?);
+        }
+        Ok(out)
+    }
+
     #[test]
     fn sidecars_are_found_by_hour_and_filtered_by_since() {
         let tmp = tempfile::tempdir().unwrap();
@@ -213,6 +335,7 @@ mod tests {
         }
         std::fs::create_dir_all(root.join(".multipart/u1")).unwrap();
         let all = sidecars_under(root, None).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
         assert_eq!(
             all,
             [
@@ -224,8 +347,15 @@ mod tests {
         );
         let since = hour_key(time::macros::datetime!(2026-11-22 05:30 UTC));
         assert_eq!(
-            sidecars_under(root, Some(&since)).unwrap(),
+            sidecars_under(root, Some((&since, later))).unwrap(),
             ["2026/11/22/05/b.txt.attr.json", "2026/11/22/06/c.attr.json"]
+        );
+        // An older hour directory whose entries changed since is looked at too.
+        let before = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        assert_eq!(
+            sidecars_under(root, Some((&since, before))).unwrap(),
+            all[..3],
+            "every hour directory here was just written (root sidecars: full scans only)"
         );
     }
 }

@@ -38,6 +38,24 @@ pub fn hold_in_use(data_dir: &Path) -> anyhow::Result<File> {
     }
 }
 
+/// Takes `<data-dir>/artstore.lock` exclusively for as long as the returned file lives, or
+/// fails naming the lock when a server (or another such command) runs on the data dir.
+pub fn hold_alone(data_dir: &Path) -> anyhow::Result<File> {
+    let lock_path = data_dir.join(LOCK_FILE);
+    let lock = lock_file(&lock_path)?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "a server is running on {} (it holds {}): stop every server on this data dir first",
+            data_dir.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
+        }
+    }
+}
+
 fn lock_file(path: &Path) -> anyhow::Result<File> {
     std::fs::OpenOptions::new()
         .read(true)
@@ -85,19 +103,7 @@ pub async fn restore(settings: &Settings, from: &Path, force: bool) -> anyhow::R
         "the backup {} does not exist",
         from.display()
     );
-    let lock_path = settings.data_dir.join(LOCK_FILE);
-    let lock = lock_file(&lock_path)?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "a server is running on {} (it holds {}): stop every server on this data dir first",
-            settings.data_dir.display(),
-            lock_path.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()));
-        }
-    }
+    let lock = hold_alone(&settings.data_dir)?;
     anyhow::ensure!(
         force || !target.exists(),
         "the index {} exists: restoring replaces it; add --force to do so (it is kept as {})",

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod element_cli;
 pub mod element_import;
+pub mod failpoint;
 pub mod host;
 pub mod index_backup;
 pub mod logging;

@@ -67,7 +67,18 @@ enum IndexAction {
     /// Re-create every missing or stale index row from the attr.json sidecars.
     Rebuild(ServeArgs),
     /// Re-hash every object; report missing files, orphans, size and checksum mismatches.
-    Verify(ServeArgs),
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// Also repair (stop the server first): remove files the index records as obsolete and
+    /// temp files, drop rows whose files are all gone, and move anything doubtful to
+    /// `<element>/.quarantine/<date>/`. Prints what it did as JSON.
+    #[arg(long)]
+    repair: bool,
+    #[command(flatten)]
+    common: ServeArgs,
 }
 
 /// Prints the report as JSON on stdout; verify fails when it finds damage.
@@ -85,10 +96,27 @@ async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
                 tracing::warn!("{what}");
             }
         }
-        IndexAction::Verify(_) => {
+        IndexAction::Verify(VerifyArgs { repair: false, .. }) => {
             let report = m.verify().await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             anyhow::ensure!(report.is_clean(), "the index and the disk disagree");
+        }
+        IndexAction::Verify(VerifyArgs { repair: true, .. }) => {
+            // A write in flight has temp files and half-removed files that are not garbage.
+            let _alone = index_backup::hold_alone(&settings.data_dir)?;
+            let today = time::OffsetDateTime::now_utc().date();
+            let label = format!(
+                "{:04}{:02}{:02}",
+                today.year(),
+                u8::from(today.month()),
+                today.day()
+            );
+            let report = m.repair(&label).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            anyhow::ensure!(
+                report.after.is_clean(),
+                "damage remains that only the operator can repair (see \"left\")"
+            );
         }
     }
     Ok(())
@@ -100,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
     let args = match &cli.command {
         Command::Serve(a) | Command::Migrate(a) => a,
         Command::Index {
-            action: IndexAction::Rebuild(a) | IndexAction::Verify(a),
+            action: IndexAction::Rebuild(a) | IndexAction::Verify(VerifyArgs { common: a, .. }),
         } => a,
         Command::Element { action } => action.common(),
         Command::Account { action } => action.common(),

@@ -64,7 +64,10 @@ pub async fn recover(store: &Store, fs: &LocalFs, data_dir: &Path) -> anyhow::Re
         + report.rows_repaired
         + report.superseded_removed
         + report.deletes_finished
-        + report.uploads_removed;
+        + report.uploads_removed
+        + report.lost_rows_dropped
+        + report.lost_uploads_dropped
+        + report.unfinished_removed;
     if changed > 0 || !report.broken.is_empty() {
         tracing::warn!(
             temp_files_removed = removed,

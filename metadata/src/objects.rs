@@ -199,6 +199,11 @@ impl Store {
         .await
         .map_err(MetaError::from)?;
         self.index_search(tx, rec, &rec.tags).await?;
+        // The replaced version's files are garbage from this commit on: recorded with it, so
+        // a crash before they are removed leaves recovery a list, not a leak.
+        if let Some(o) = old.as_ref().filter(|o| o.storage_path != rec.storage_path) {
+            record_obsolete(tx, &o.bucket, &o.storage_path).await?;
+        }
         Ok(old)
     }
 
@@ -358,21 +363,63 @@ impl Store {
             self.unindex_search(&mut tx, bucket, key).await?;
             adjust_usage(&mut tx, bucket, -o.size, -1, crate::now_ms()).await?;
             // Until the files are gone, recovery must finish this delete, not undo it.
-            sqlx::query(
-                "INSERT INTO pending_deletes (bucket, storage_path, created_ms) \
-                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(bucket)
-            .bind(&o.storage_path)
-            .bind(crate::now_ms())
-            .execute(&mut *tx)
-            .await?;
+            record_obsolete(&mut tx, bucket, &o.storage_path).await?;
         }
         tx.commit().await?;
         Ok(old)
     }
 
-    /// Deleted objects whose files may still be on disk: `(bucket, storage_path)`.
+    /// The rows whose files lie in one hour directory (`YYYY/MM/DD/HH`) of the element.
+    pub async fn objects_in_dir(
+        &self,
+        bucket: &str,
+        rel_dir: &str,
+    ) -> Result<Vec<ObjectRecord>, MetaError> {
+        // Hour directories are digits and slashes: nothing in the pattern is a wildcard.
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            object_cols!(),
+            " FROM objects WHERE bucket = $1 AND storage_path LIKE $2 ORDER BY key"
+        ))
+        .bind(bucket)
+        .bind(format!("{}/%", rel_dir.trim_end_matches('/')))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(object_from_row).collect()
+    }
+
+    /// Removes the row of an object whose files are gone from disk (a delete whose commit was
+    /// lost after its files were removed), only if the key still names that file. Returns
+    /// whether a row was removed.
+    pub async fn drop_lost_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        file_id: &str,
+    ) -> Result<bool, MetaError> {
+        let mut tx = self.begin_write().await?;
+        self.lock_key(&mut tx, bucket, key).await?;
+        let Some(cur) = self
+            .object_tx(&mut tx, bucket, key)
+            .await?
+            .filter(|o| o.file_id == file_id)
+        else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2 AND file_id = $3")
+            .bind(bucket)
+            .bind(key)
+            .bind(file_id)
+            .execute(&mut *tx)
+            .await?;
+        self.unindex_search(&mut tx, bucket, key).await?;
+        adjust_usage(&mut tx, bucket, -cur.size, -1, crate::now_ms()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Files that a committed delete or overwrite made obsolete and that may still be on
+    /// disk: `(bucket, storage_path)`.
     pub async fn pending_deletes(&self) -> Result<Vec<(String, String)>, MetaError> {
         let rows =
             sqlx::query("SELECT bucket, storage_path FROM pending_deletes ORDER BY created_ms")
@@ -383,7 +430,7 @@ impl Store {
             .collect()
     }
 
-    /// The files of a deleted object are gone: forget it.
+    /// The obsolete files of a deleted or replaced object are gone: forget them.
     pub async fn forget_pending_delete(
         &self,
         bucket: &str,
@@ -398,6 +445,25 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Records, in the committing transaction, that the files at `storage_path` are garbage
+/// (table `pending_deletes`, migration 0006); recovery removes whatever a crash left of them.
+async fn record_obsolete(
+    tx: &mut crate::db::WriteTx,
+    bucket: &str,
+    storage_path: &str,
+) -> Result<(), MetaError> {
+    sqlx::query(
+        "INSERT INTO pending_deletes (bucket, storage_path, created_ms) \
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(bucket)
+    .bind(storage_path)
+    .bind(crate::now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Moves the element's counters and returns its mode as of this transaction.

@@ -680,9 +680,13 @@ impl Server {
     /// Every object (data file + sidecar) found under the element's `YYYY/MM/DD/HH` dirs.
     pub fn objects_on_disk(&self, bucket: &str) -> Vec<DiskObject> {
         let mut out = Vec::new();
+        let quarantine = self.element_dir(bucket).join(".quarantine");
         for p in walk_files(&self.element_dir(bucket)) {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with(".tmp-") || !name.ends_with(".attr.json") {
+            if name.starts_with(".tmp-")
+                || !name.ends_with(".attr.json")
+                || p.starts_with(&quarantine)
+            {
                 continue;
             }
             let text = std::fs::read_to_string(&p).unwrap_or_default();
@@ -1521,5 +1525,83 @@ impl Server {
                     .expect("create schema");
             }
         }
+    }
+}
+
+impl Server {
+    /// Sets an environment variable for the next start (`restart()`), e.g. a test crash point.
+    pub fn set_env(&mut self, k: &str, v: &str) {
+        self.cfg.envs.retain(|(name, _)| name != k);
+        self.cfg.envs.push((k.to_owned(), v.to_owned()));
+    }
+
+    /// Removes an environment variable set with `set_env` or the builder, for the next start.
+    pub fn unset_env(&mut self, k: &str) {
+        self.cfg.envs.retain(|(name, _)| name != k);
+    }
+
+    /// Waits (up to 20 s) for the server to exit by itself, e.g. at a test crash point;
+    /// returns whether it did. `restart()` starts it again.
+    pub fn wait_exit(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match c.try_wait() {
+                Ok(Some(_)) => return true,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Makes `key` look written long ago, as an object from an earlier run of the server:
+    /// moves its files into the hour directory `2020/01/01/00`, points its row (and its
+    /// sidecar's `storage_path`) there, and dates that directory back, so start-up recovery
+    /// does not look at it unless something touches it. Stop the server first.
+    pub async fn age_object(&self, bucket: &str, key: &str) -> DiskObject {
+        let on_disk = self
+            .object_on_disk(bucket, key)
+            .unwrap_or_else(|| panic!("{bucket}/{key} on disk"));
+        let old_dir = self.element_dir(bucket).join("2020/01/01/00");
+        std::fs::create_dir_all(&old_dir).expect("old hour dir");
+        let name = on_disk.data.file_name().expect("name").to_owned();
+        let rel = format!("2020/01/01/00/{}", name.to_string_lossy());
+        let data = old_dir.join(&name);
+        let attr = old_dir.join(format!("{}.attr.json", name.to_string_lossy()));
+        let mut json = on_disk.json.clone();
+        json["storage_path"] = rel.clone().into();
+        std::fs::rename(&on_disk.data, &data).expect("move data");
+        std::fs::write(&attr, serde_json::to_vec_pretty(&json).expect("json")).expect("sidecar");
+        std::fs::remove_file(&on_disk.attr).expect("remove moved sidecar");
+        let mut conn = self.index_conn().await;
+        sqlx::query("UPDATE objects SET storage_path = $1 WHERE bucket = $2 AND key = $3")
+            .bind(&rel)
+            .bind(bucket)
+            .bind(key)
+            .execute(&mut conn)
+            .await
+            .expect("point the row at the old directory");
+        let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_836_800);
+        std::fs::File::open(&old_dir)
+            .and_then(|d| d.set_modified(long_ago))
+            .expect("date the directory back");
+        DiskObject { data, attr, json }
+    }
+
+    /// `SELECT COUNT(*) FROM pending_deletes`: obsolete files not yet removed.
+    pub async fn obsolete_records(&self) -> i64 {
+        let mut c = self.index_conn().await;
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM pending_deletes")
+            .fetch_one(&mut c)
+            .await
+            .expect("count pending deletes")
     }
 }

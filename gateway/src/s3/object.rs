@@ -418,7 +418,8 @@ pub(crate) async fn delete_one(
     };
     match old {
         Some(old) => {
-            gw.remove_deleted(&old).await;
+            crate::failpoint::crash_point(crate::failpoint::DELETE_COMMITTED);
+            gw.remove_obsolete(&old).await;
             Ok(true)
         }
         None => Ok(false),

@@ -1,6 +1,7 @@
 //! The one write path every new object takes (PutObject, CopyObject, and with a
 //! pre-assembled body CompleteMultipartUpload): stage with hashing, verify, commit data and
-//! sidecar, then the index row; the replaced object's files go last.
+//! sidecar, then the index row (which records the replaced object's files as obsolete);
+//! the replaced object's files go last.
 
 use std::collections::BTreeMap;
 
@@ -139,8 +140,9 @@ impl Gateway {
             }
         };
         // A concurrent `index rebuild` may have indexed this very file already.
-        if let Some(old) = old.filter(|o| o.file_id != p.rec.file_id) {
-            self.remove_files(&old).await;
+        if let Some(old) = old.filter(|o| o.storage_path != p.rec.storage_path) {
+            crate::failpoint::crash_point(crate::failpoint::REPLACED_COMMITTED);
+            self.remove_obsolete(&old).await;
         }
         Ok(p.rec)
     }
@@ -179,17 +181,10 @@ impl Gateway {
         }
     }
 
-    /// Removes a replaced or deleted object's files. The index no longer points at them, so a
-    /// failure only leaves garbage that `index verify` reports.
-    pub(crate) async fn remove_files(&self, old: &ObjectRecord) {
-        if let Err(e) = self.fs.delete(&old.bucket, &old.storage_path).await {
-            tracing::warn!(error = %e, bucket = %old.bucket, path = %old.storage_path, "cannot remove old object files");
-        }
-    }
-
-    /// Removes a deleted object's files, then its pending-delete record. Either may fail: the
-    /// record stays and start-up recovery finishes the delete.
-    pub(crate) async fn remove_deleted(&self, old: &ObjectRecord) {
+    /// Removes a deleted or replaced object's files, then the record of them as obsolete
+    /// (written by the committing transaction). Either may fail: the record stays and
+    /// start-up recovery finishes the removal.
+    pub(crate) async fn remove_obsolete(&self, old: &ObjectRecord) {
         match self.fs.delete(&old.bucket, &old.storage_path).await {
             Ok(()) => {
                 if let Err(e) = self
@@ -201,7 +196,7 @@ impl Gateway {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, bucket = %old.bucket, path = %old.storage_path, "cannot remove deleted object files; recovery will");
+                tracing::warn!(error = %e, bucket = %old.bucket, path = %old.storage_path, "cannot remove obsolete object files; recovery will");
             }
         }
     }
