@@ -3,9 +3,11 @@
 
 mod args;
 mod client;
+mod dataset;
 mod report;
 mod rss;
 mod scenarios;
+mod search;
 mod spawn;
 mod stats;
 
@@ -60,6 +62,10 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<bool> {
     let argv: Vec<String> = std::env::args().collect();
     let command = args::redacted_command_line(&argv);
+    if args.scenario == args::Scenario::Search {
+        println!("{}", Facts::gather(command.clone(), String::new()).text());
+        return search::run(&args, &command).await;
+    }
 
     let mut server = match &args.spawn {
         Some(bin) => {

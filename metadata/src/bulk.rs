@@ -8,9 +8,15 @@ use sqlx::AssertSqlSafe;
 use crate::objects::{OBJECT_COLS, adjust_usage, bind_object, object_cols};
 use crate::{MetaError, ObjectRecord, Store};
 
-/// Objects per INSERT: 24 values a row stays well under both databases' bound-value limits
-/// (SQLite 32766, PostgreSQL 65535).
-const ROWS_PER_INSERT: usize = 500;
+/// Bound values per INSERT. sqlx binds SQLite values by name, looking each one up among all of
+/// the statement's (quadratic in their number), so SQLite statements stay small; PostgreSQL's
+/// limit is 65535.
+pub(crate) fn values_per_insert(kind: crate::DbKind) -> usize {
+    match kind {
+        crate::DbKind::Sqlite => 1000,
+        crate::DbKind::Postgres => 12_000,
+    }
+}
 
 /// `($1, …, $n), (…)` for `rows` rows of `cols` values; `row(first)` renders one row whose
 /// first placeholder is `$first`.
@@ -36,7 +42,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
-        for chunk in recs.chunks(ROWS_PER_INSERT) {
+        for chunk in recs.chunks(values_per_insert(self.kind()) / OBJECT_COLS) {
             let text = format!(
                 concat!("INSERT INTO objects (", object_cols!(), ") VALUES {}"),
                 placeholders(chunk.len(), OBJECT_COLS, |f| plain_row(f, OBJECT_COLS))

@@ -428,6 +428,15 @@ impl Dialect {
             DbKind::Postgres => postgres::attr_facet(sql, matched, name, top),
         }
     }
+    /// The table whose bucket, key, created_ms and size columns the filters and sorts read:
+    /// on PostgreSQL the search row carries copies (migration 0012), so a page is sorted and
+    /// cut before any objects row is read.
+    fn sort_table(self) -> &'static str {
+        match self.0 {
+            DbKind::Sqlite => "o",
+            DbKind::Postgres => "d",
+        }
+    }
     fn collate_c(self) -> &'static str {
         match self.0 {
             DbKind::Sqlite => sqlite::COLLATE_C,
@@ -504,15 +513,16 @@ fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str, part: Part) -
         let p = sql.text(owner.clone());
         and(sql, format!("(o.owner_id = {p} OR o.owner_name = {p})"));
     }
+    let t = d.sort_table();
     for (bound, col, op) in [
-        (q.size_min, "o.size", ">="),
-        (q.size_max, "o.size", "<="),
-        (q.created_from, "o.created_ms", ">="),
-        (q.created_to, "o.created_ms", "<="),
+        (q.size_min, "size", ">="),
+        (q.size_max, "size", "<="),
+        (q.created_from, "created_ms", ">="),
+        (q.created_to, "created_ms", "<="),
     ] {
         if let Some(b) = bound {
             let p = sql.arg(Arg::Int(b));
-            and(sql, format!("{col} {op} {p}"));
+            and(sql, format!("{t}.{col} {op} {p}"));
         }
     }
     if let Some(mode) = q.mode {
@@ -550,14 +560,16 @@ fn position(c: &Valid<'_>, hit: &SearchHit) -> Position {
 }
 
 /// The sort's columns, most significant first (bucket and key break ties).
-fn order_exprs(sort: Sort, score: Option<&str>) -> Vec<String> {
+fn order_exprs(d: Dialect, sort: Sort, score: Option<&str>) -> Vec<String> {
+    let t = d.sort_table();
+    let (bucket, key) = (format!("{t}.bucket"), format!("{t}.key"));
     let first = match sort.field {
-        SortField::Key => return vec!["o.key".into(), "o.bucket".into()],
-        SortField::Created => "o.created_ms",
-        SortField::Size => "o.size",
-        SortField::Relevance => score.unwrap_or("0"),
+        SortField::Key => return vec![key, bucket],
+        SortField::Created => format!("{t}.created_ms"),
+        SortField::Size => format!("{t}.size"),
+        SortField::Relevance => score.unwrap_or("0").to_owned(),
     };
-    vec![first.into(), "o.bucket".into(), "o.key".into()]
+    vec![first, bucket, key]
 }
 
 impl Store {
@@ -647,7 +659,7 @@ impl Store {
                 .join(", ")
         );
         let score = matched(d, c, &mut sql, &select, Part::All);
-        let exprs = order_exprs(c.sort, score.as_deref());
+        let exprs = order_exprs(d, c.sort, score.as_deref());
         if let Some(p) = after {
             let mut vals = Vec::new();
             match c.sort.field {
@@ -837,10 +849,12 @@ impl Store {
         if cfg!(feature = "bench-no-search-writes") {
             return Ok(());
         }
-        let (b, k, a) = (&rec.bucket, &rec.key, &rec.custom_attributes);
         match self.kind() {
-            DbKind::Sqlite => sqlite::index(tx, b, k, a, tags).await,
-            DbKind::Postgres => postgres::index(tx, b, k, a, tags).await,
+            DbKind::Sqlite => {
+                let (b, k, a) = (&rec.bucket, &rec.key, &rec.custom_attributes);
+                sqlite::index(tx, b, k, a, tags).await
+            }
+            DbKind::Postgres => postgres::index(tx, rec, tags).await,
         }
     }
 

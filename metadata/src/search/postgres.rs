@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use super::sql::{Arg, Sql};
 use super::text::{document, number};
 use super::{AttrCond, AttrFilter};
-use crate::bulk::placeholders;
+use crate::bulk::{placeholders, values_per_insert};
 use crate::{MetaError, ObjectRecord};
 
 pub(super) const COLLATE_C: &str = " COLLATE \"C\"";
@@ -111,66 +111,70 @@ fn doc_row(
     })
 }
 
-const DOC_COLS: usize = 6;
+const DOC_COLS: usize = 8;
+const DOC_INSERT: &str =
+    "INSERT INTO search_docs (bucket, key, attrs, attr_nums, tags, doc, created_ms, size) VALUES";
 
 /// `$f, $f+1` … as one `search_docs` row of `INSERT … VALUES`.
 fn doc_values(f: usize) -> String {
     format!(
-        "(${f}, ${}, ${}::jsonb, ${}::jsonb, ${}::jsonb, to_tsvector('simple', ${}))",
+        "(${f}, ${}, ${}::jsonb, ${}::jsonb, ${}::jsonb, to_tsvector('simple', ${}), ${}, ${})",
         f + 1,
         f + 2,
         f + 3,
         f + 4,
-        f + 5
+        f + 5,
+        f + 6,
+        f + 7
     )
+}
+
+/// Binds one object's search row as the next [`DOC_COLS`] values.
+fn bind_doc<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    rec: &'q ObjectRecord,
+    tags: &BTreeMap<String, String>,
+) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, MetaError> {
+    let r = doc_row(&rec.key, &rec.custom_attributes, tags)?;
+    Ok(q.bind(&rec.bucket)
+        .bind(&rec.key)
+        .bind(r.attrs)
+        .bind(r.nums)
+        .bind(r.tags)
+        .bind(r.doc)
+        .bind(rec.created_ms)
+        .bind(rec.size))
 }
 
 /// Replaces the object's search row (inside the transaction that writes its objects row).
 pub(super) async fn index(
     tx: &mut AnyConnection,
-    bucket: &str,
-    key: &str,
-    attrs: &BTreeMap<String, String>,
+    rec: &ObjectRecord,
     tags: &BTreeMap<String, String>,
 ) -> Result<(), MetaError> {
-    let r = doc_row(key, attrs, tags)?;
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO search_docs (bucket, key, attrs, attr_nums, tags, doc) VALUES {} \
-         ON CONFLICT (bucket, key) DO UPDATE SET attrs = excluded.attrs, \
-         attr_nums = excluded.attr_nums, tags = excluded.tags, doc = excluded.doc",
+    let q = sqlx::query(AssertSqlSafe(format!(
+        "{DOC_INSERT} {} ON CONFLICT (bucket, key) DO UPDATE SET attrs = excluded.attrs, \
+         attr_nums = excluded.attr_nums, tags = excluded.tags, doc = excluded.doc, \
+         created_ms = excluded.created_ms, size = excluded.size",
         doc_values(1)
-    )))
-    .bind(bucket)
-    .bind(key)
-    .bind(r.attrs)
-    .bind(r.nums)
-    .bind(r.tags)
-    .bind(r.doc)
-    .execute(&mut *tx)
-    .await?;
+    )));
+    bind_doc(q, rec, tags)?.execute(&mut *tx).await?;
     Ok(())
 }
 
-/// Inserts the search rows of new objects, many per statement.
+/// Inserts the search rows of new objects (with their own tags), many per statement.
 pub(super) async fn bulk_index(
     tx: &mut AnyConnection,
     recs: &[ObjectRecord],
 ) -> Result<(), MetaError> {
-    for chunk in recs.chunks(1000) {
+    for chunk in recs.chunks(values_per_insert(crate::DbKind::Postgres) / DOC_COLS) {
         let text = format!(
-            "INSERT INTO search_docs (bucket, key, attrs, attr_nums, tags, doc) VALUES {}",
+            "{DOC_INSERT} {}",
             placeholders(chunk.len(), DOC_COLS, doc_values)
         );
         let mut q = sqlx::query(AssertSqlSafe(text));
         for rec in chunk {
-            let r = doc_row(&rec.key, &rec.custom_attributes, &rec.tags)?;
-            q = q
-                .bind(rec.bucket.clone())
-                .bind(rec.key.clone())
-                .bind(r.attrs)
-                .bind(r.nums)
-                .bind(r.tags)
-                .bind(r.doc);
+            q = bind_doc(q, rec, &rec.tags)?;
         }
         q.execute(&mut *tx).await?;
     }

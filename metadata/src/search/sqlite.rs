@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use super::sql::{Arg, Sql};
 use super::text::{document, number};
 use super::{AttrCond, AttrFilter};
-use crate::bulk::{placeholders, plain_row};
+use crate::bulk::{placeholders, plain_row, values_per_insert};
 use crate::{MetaError, ObjectRecord};
 
 pub(super) const COLLATE_C: &str = "";
@@ -82,8 +82,10 @@ pub(super) fn tag_cond(sql: &mut Sql, key: &str, value: &str) -> String {
 pub(super) fn attr_facet(sql: &mut Sql, matched: &str, name: &str, top: i64) -> String {
     let n = sql.text(name);
     format!(
-        "SELECT a.value AS v, COUNT(*) AS n FROM search_attrs a \
-         JOIN ({matched}) m ON a.bucket = m.b AND a.key = m.k \
+        // CROSS JOIN keeps the matches as the outer loop (SQLite does not reorder it): one
+        // primary-key lookup per match, instead of a pass over every value of the name.
+        "SELECT a.value AS v, COUNT(*) AS n FROM ({matched}) m \
+         CROSS JOIN search_attrs a ON a.bucket = m.b AND a.key = m.k \
          WHERE a.kind = 'a' AND a.name = {n} \
          GROUP BY a.value ORDER BY COUNT(*) DESC, a.value LIMIT {top}"
     )
@@ -153,8 +155,8 @@ pub(super) async fn bulk_index(
     tx: &mut AnyConnection,
     recs: &[ObjectRecord],
 ) -> Result<(), MetaError> {
-    const ROWS: usize = 500;
-    for chunk in recs.chunks(ROWS) {
+    let rows = values_per_insert(crate::DbKind::Sqlite) / 6;
+    for chunk in recs.chunks(rows) {
         // RETURNING order is unspecified in SQLite: ids are matched back by key.
         let text = format!(
             "INSERT INTO search_docs (bucket, key) VALUES {} RETURNING id, bucket, key",
@@ -190,7 +192,7 @@ pub(super) async fn bulk_index(
                 attr_rows_of(&rec.custom_attributes, &rec.tags).map(move |row| (rec, row))
             })
             .collect();
-        for part in attrs.chunks(ROWS * 2) {
+        for part in attrs.chunks(rows) {
             let text = format!(
                 "INSERT INTO search_attrs (bucket, key, kind, name, value, num_value) VALUES {}",
                 placeholders(part.len(), 6, |f| plain_row(f, 6))
