@@ -119,6 +119,10 @@ pub struct Args {
     #[arg(long, requires = "spawn")]
     pub data_dir: Option<PathBuf>,
 
+    /// Index database of the spawned server (default: SQLite in its data dir).
+    #[arg(long, env = "ARTSTORE_DATABASE_URL", requires = "spawn")]
+    pub database_url: Option<String>,
+
     /// Pid of the server process whose RSS to sample (implied by --spawn).
     #[arg(long, conflicts_with = "spawn")]
     pub server_pid: Option<u32>,

@@ -63,7 +63,9 @@ async fn run(args: Args) -> Result<bool> {
     let argv: Vec<String> = std::env::args().collect();
     let command = args::redacted_command_line(&argv);
     if args.scenario == args::Scenario::Search {
-        println!("{}", Facts::gather(command.clone(), String::new()).text());
+        let mut facts = Facts::gather(command.clone(), "spawned, see below".into());
+        facts.spawned = args.spawn.as_ref().map(|b| b.display().to_string());
+        println!("{}", facts.text());
         return search::run(&args, &command).await;
     }
 
@@ -73,6 +75,7 @@ async fn run(args: Args) -> Result<bool> {
             let s = Server::spawn(
                 bin,
                 args.data_dir.as_deref(),
+                args.database_url.as_deref(),
                 &args.access_key,
                 &args.secret_key,
                 &args.region,

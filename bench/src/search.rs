@@ -165,7 +165,7 @@ pub async fn run(args: &Args, command: &str) -> Result<bool> {
 
 async fn run_on(args: &Args, command: &str, bin: &Path, pg: Option<&PgDb>) -> Result<bool> {
     let db_url = pg.map(PgDb::url).transpose()?;
-    let server = Server::spawn_with_db(
+    let server = Server::spawn(
         bin,
         args.data_dir.as_deref(),
         db_url.as_deref(),
@@ -369,6 +369,15 @@ async fn queries(store: &Store, client: &S3Client, count: usize, n: u64) -> Resu
     k("word", "q=<one word>, by relevance", &mut |r| {
         words_query(WORDS[r.random_range(0..WORDS.len())].to_owned())
     });
+    k(
+        "word_rare",
+        "q=<a customer's company name> (~1 in 20000 documents), by relevance",
+        &mut |r| {
+            words_query(dataset::customer_name(
+                r.random_range(0..dataset::CUSTOMERS),
+            ))
+        },
+    );
     k("prefix", "q=<5 letters>*, by relevance", &mut |r| {
         let w: String = WORDS[r.random_range(0..WORDS.len())]
             .chars()

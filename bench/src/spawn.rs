@@ -59,18 +59,8 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `bin serve`, with the index in `database_url` (default: SQLite in the data dir).
     pub async fn spawn(
-        bin: &Path,
-        data_dir: Option<&Path>,
-        access_key: &str,
-        secret_key: &str,
-        region: &str,
-    ) -> Result<Server> {
-        Self::spawn_with_db(bin, data_dir, None, access_key, secret_key, region).await
-    }
-
-    /// As `spawn`, with the index in `database_url` (default: SQLite in the data dir).
-    pub async fn spawn_with_db(
         bin: &Path,
         data_dir: Option<&Path>,
         database_url: Option<&str>,

@@ -469,13 +469,14 @@ fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str, part: Part) -
     if let Some(p) = &text {
         and(sql, d.text_match(p));
     }
+    let t = d.sort_table();
     if !q.buckets.is_empty() {
         let l = sql.list(&q.buckets);
-        and(sql, format!("o.bucket IN ({l})"));
+        and(sql, format!("{t}.bucket IN ({l})"));
     }
     if let Some(allowed) = &q.allowed_buckets {
         let l = sql.list(allowed);
-        and(sql, format!("o.bucket IN ({l})"));
+        and(sql, format!("{t}.bucket IN ({l})"));
     }
     if !q.checked_buckets.is_empty() && part != Part::All {
         let l = sql.list(&q.checked_buckets);
@@ -484,14 +485,14 @@ fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str, part: Part) -
         } else {
             "NOT IN"
         };
-        and(sql, format!("o.bucket {op} ({l})"));
+        and(sql, format!("{t}.bucket {op} ({l})"));
     }
     if let Some(p) = q.prefix.as_deref().filter(|p| !p.is_empty()) {
         let from = sql.text(p);
-        and(sql, format!("o.key >= {from}"));
+        and(sql, format!("{t}.key >= {from}"));
         if let Some(s) = crate::list::prefix_successor(p) {
             let to = sql.text(s);
-            and(sql, format!("o.key < {to}"));
+            and(sql, format!("{t}.key < {to}"));
         }
     }
     match (&c.content_prefix, &q.content_type) {
@@ -513,7 +514,6 @@ fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str, part: Part) -
         let p = sql.text(owner.clone());
         and(sql, format!("(o.owner_id = {p} OR o.owner_name = {p})"));
     }
-    let t = d.sort_table();
     for (bound, col, op) in [
         (q.size_min, "size", ">="),
         (q.size_max, "size", "<="),
@@ -681,6 +681,15 @@ impl Store {
                 exprs.join(", "),
                 vals.join(", ")
             ));
+            // The same bound on the objects row when the sort reads the search row: the join's
+            // equality does not carry an inequality across, and without it PostgreSQL may
+            // merge-join against objects read from the start of the bucket.
+            if c.sort.field == SortField::Key && d.sort_table() != "o" {
+                sql.push(&format!(
+                    " AND (o.key, o.bucket) {op} ({})",
+                    vals.join(", ")
+                ));
+            }
         }
         let dir = if c.sort.desc { " DESC" } else { " ASC" };
         let order: Vec<String> = exprs.iter().map(|e| format!("{e}{dir}")).collect();
