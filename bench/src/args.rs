@@ -182,7 +182,7 @@ pub struct Args {
     pub pg_db: Option<String>,
 
     /// `search`: keep the loaded database (and reuse it when it exists) instead of dropping it.
-    /// On SQLite it lives in --data-dir, which is needed then.
+    /// Needs --data-dir, which holds the store's master key (and SQLite's index).
     #[arg(long)]
     pub keep_db: bool,
 

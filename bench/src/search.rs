@@ -130,8 +130,9 @@ pub async fn run(args: &Args, command: &str) -> Result<bool> {
     };
     let n = args.objects;
     let keep = args.keep_db;
-    if keep && args.db == SearchDb::Sqlite && args.data_dir.is_none() {
-        bail!("--keep-db on SQLite needs --data-dir (the index is a file in it)");
+    if keep && args.data_dir.is_none() {
+        // The master key that encrypts the accounts' secrets lives there (and SQLite's index).
+        bail!("--keep-db needs --data-dir, which keeps the store's master key with the database");
     }
     let pg = match args.db {
         SearchDb::Postgres => Some(PgDb {
@@ -266,7 +267,7 @@ async fn load(store: &Store, n: u64, loaders: usize) -> Result<Load> {
                         .await?;
                 let batch: Vec<_> = batch;
                 store.bulk_load(&batch).await?;
-                if to % 100_000 == 0 || to == n {
+                if to.is_multiple_of(100_000) || to == n {
                     eprintln!(
                         "  {to} objects, {:.0} objects/s",
                         to as f64 / t.elapsed().as_secs_f64()

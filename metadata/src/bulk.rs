@@ -13,7 +13,7 @@ use crate::{MetaError, ObjectRecord, Store};
 /// limit is 65535.
 pub(crate) fn values_per_insert(kind: crate::DbKind) -> usize {
     match kind {
-        crate::DbKind::Sqlite => 1000,
+        crate::DbKind::Sqlite => 250,
         crate::DbKind::Postgres => 12_000,
     }
 }
@@ -42,6 +42,15 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
+        let sqlite = self.kind() == crate::DbKind::Sqlite;
+        if sqlite {
+            // A load touches pages all over the B-trees: 256 MiB of page cache for this
+            // transaction instead of the default 2 MiB (set back before the commit, on this
+            // connection, which the pool reuses).
+            sqlx::query("PRAGMA cache_size = -262144")
+                .execute(&mut *tx)
+                .await?;
+        }
         for chunk in recs.chunks(values_per_insert(self.kind()) / OBJECT_COLS) {
             let text = format!(
                 concat!("INSERT INTO objects (", object_cols!(), ") VALUES {}"),
@@ -63,6 +72,11 @@ impl Store {
         let now = crate::now_ms();
         for (bucket, (bytes, count)) in usage {
             adjust_usage(&mut tx, bucket, bytes, count, now).await?;
+        }
+        if sqlite {
+            sqlx::query("PRAGMA cache_size = -2000")
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -11,7 +11,10 @@
 //!   includes tags, which are not in the objects row, and listing keeps reading a narrow row.
 //! - SQLite: a contentless FTS5 table keyed by `search_docs.id`, and `search_attrs`, one row
 //!   per attribute or tag, indexed by (kind, name, value) and (kind, name, number).
-//! - Both: b-tree indexes on `objects` (bucket, created_ms, key) and (bucket, size, key) serve
+//!   Migration 0012 copies the object's `created_ms` and `size` into the search row, with
+//!   b-tree indexes (created_ms, bucket, key), (size, bucket, key) and (key, bucket): filters
+//!   and sorts read the search row alone, and objects rows are read for the returned page only.
+//! - SQLite: b-tree indexes on `objects` (bucket, created_ms, key) and (bucket, size, key) serve
 //!   the sorts within a bucket; the primary key serves the key order.
 //!
 //! Pages use keyset pagination over (sort value, bucket, key), never OFFSET. Relevance is
