@@ -449,6 +449,7 @@ async fn queries(store: &Store, client: &S3Client, count: usize, n: u64) -> Resu
                 kind.record(took, r);
             }
         }
+        eprintln!("  {}", summary(&kind));
         kinds.push(kind);
     }
 
@@ -468,8 +469,11 @@ async fn queries(store: &Store, client: &S3Client, count: usize, n: u64) -> Resu
             limit: Some(100),
             ..Default::default()
         };
+        // The cursor holds a position, not a page size: 4900 rows in 1000-row pages reach the
+        // position the 49 pages of 100 reach.
         let mut reached = true;
-        for _ in 0..49 {
+        for limit in [1000, 1000, 1000, 1000, 900] {
+            q.limit = Some(limit);
             let page = store.search(&q).await?;
             match page.next_cursor {
                 Some(c) => q.cursor = Some(c),
@@ -479,6 +483,7 @@ async fn queries(store: &Store, client: &S3Client, count: usize, n: u64) -> Resu
                 }
             }
         }
+        q.limit = Some(100);
         let (took, r) = timed_search(store, &q).await;
         let r = if reached {
             r
@@ -491,6 +496,7 @@ async fn queries(store: &Store, client: &S3Client, count: usize, n: u64) -> Resu
             page50.record(took, r);
         }
     }
+    eprintln!("  {}", summary(&page50));
     kinds.push(page50);
 
     // ListObjectsV2 through the server: 1000 keys from a department prefix, after a key
@@ -517,8 +523,26 @@ async fn queries(store: &Store, client: &S3Client, count: usize, n: u64) -> Resu
             list.record(t.elapsed(), r);
         }
     }
+    eprintln!("  {}", summary(&list));
     kinds.push(list);
     Ok(kinds)
+}
+
+/// One line of figures, printed as each kind finishes.
+fn summary(k: &Kind) -> String {
+    let mut samples = k.samples.clone();
+    match Latency::from_samples(&mut samples) {
+        Some(l) => format!(
+            "{}: {} queries, {} errors, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            k.name,
+            k.samples.len(),
+            k.errors,
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max)
+        ),
+        None => format!("{}: {} errors", k.name, k.errors),
+    }
 }
 
 fn mib(b: u64) -> f64 {
