@@ -372,7 +372,7 @@ async fn queries(store: &Store, client: &S3Client, count: usize, n: u64) -> Resu
     });
     k(
         "word_rare",
-        "q=<a customer's company name> (~1 in 20000 documents), by relevance",
+        "q=<a customer's company name> (names repeat: ~0.1-0.2 % of documents), by relevance",
         &mut |r| {
             words_query(dataset::customer_name(
                 r.random_range(0..dataset::CUSTOMERS),
