@@ -32,6 +32,18 @@ pub enum Scenario {
     Huge,
     /// small, large and huge, in that order.
     All,
+    /// Loads index rows for --objects generated documents into a fresh database (--db), then
+    /// times searches and a 1000-key listing (not part of `all`).
+    Search,
+}
+
+/// The index database of the `search` scenario.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SearchDb {
+    /// A file in the spawned server's data dir.
+    Sqlite,
+    /// A database created on --pg-url's server (and dropped, unless --keep-db).
+    Postgres,
 }
 
 impl Scenario {
@@ -41,6 +53,7 @@ impl Scenario {
             Scenario::Large => "large",
             Scenario::Huge => "huge",
             Scenario::All => "all",
+            Scenario::Search => "search",
         }
     }
 
@@ -56,7 +69,7 @@ impl Scenario {
         match self {
             Scenario::Small => SMALL_SIZE,
             Scenario::Large => LARGE_SIZE,
-            Scenario::Huge | Scenario::All => HUGE_SIZE,
+            Scenario::Huge | Scenario::All | Scenario::Search => HUGE_SIZE,
         }
     }
 }
@@ -106,6 +119,10 @@ pub struct Args {
     #[arg(long, requires = "spawn")]
     pub data_dir: Option<PathBuf>,
 
+    /// Index database of the spawned server (default: SQLite in its data dir).
+    #[arg(long, env = "ARTSTORE_DATABASE_URL", requires = "spawn")]
+    pub database_url: Option<String>,
+
     /// Pid of the server process whose RSS to sample (implied by --spawn).
     #[arg(long, conflicts_with = "spawn")]
     pub server_pid: Option<u32>,
@@ -146,6 +163,36 @@ pub struct Args {
     /// Print one JSON object per scenario to stdout (the table goes to stderr).
     #[arg(long)]
     pub json: bool,
+
+    /// `search`: objects in the generated dataset.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub objects: u64,
+
+    /// `search`: the index database.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub db: SearchDb,
+
+    /// `search` on PostgreSQL: a database URL of the server, used to create and drop the
+    /// bench's database.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub pg_url: String,
+
+    /// `search` on PostgreSQL: the bench's database [default: artstore_bench_search_<objects>].
+    #[arg(long)]
+    pub pg_db: Option<String>,
+
+    /// `search`: keep the loaded database (and reuse it when it exists) instead of dropping it.
+    /// Needs --data-dir, which holds the store's master key (and SQLite's index).
+    #[arg(long)]
+    pub keep_db: bool,
+
+    /// `search`: timed queries of each kind.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub queries: u64,
+
+    /// `search`: load transactions in flight at once.
+    #[arg(long, default_value_t = 2)]
+    pub loaders: usize,
 }
 
 impl Args {

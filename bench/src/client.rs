@@ -340,6 +340,40 @@ impl S3Client {
         .await
     }
 
+    /// ListObjectsV2 of up to `max_keys` keys; returns how many keys the page held.
+    pub async fn list_v2(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        max_keys: u32,
+    ) -> Result<u64> {
+        // SigV4 leaves the unreserved characters as they are.
+        const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~');
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY).to_string();
+        let path = format!(
+            "/{bucket}?list-type=2&max-keys={max_keys}&prefix={}&start-after={}",
+            enc(prefix),
+            enc(start_after)
+        );
+        self.timed("ListObjectsV2", async {
+            let resp = self
+                .send(self.signed(Method::GET, &path, ReqBody::Empty, 0)?)
+                .await?;
+            let status = resp.status();
+            if !status.is_success() {
+                let body = error_body(resp.into_body()).await;
+                bail!("ListObjectsV2 {path}: HTTP {status}: {body}");
+            }
+            count_keys(resp.into_body()).await
+        })
+        .await
+    }
+
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
         let path = format!("/{bucket}/{key}");
         self.timed("DELETE", async {
@@ -370,6 +404,23 @@ async fn drain(mut body: Incoming) -> Result<u64> {
 }
 
 /// The first 2 KiB of an error response body, as text.
+/// Counts the `<Key>` elements of a listing as the body streams in.
+async fn count_keys(mut body: Incoming) -> Result<u64> {
+    const TAG: &[u8] = b"<Key>";
+    let mut carry: Vec<u8> = Vec::new();
+    let mut n = 0u64;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        if let Ok(data) = frame.context("ListObjectsV2: reading body")?.into_data() {
+            carry.extend_from_slice(&data);
+            n += carry.windows(TAG.len()).filter(|w| *w == TAG).count() as u64;
+            // A tag split across frames: the last bytes, too short to hold a counted one.
+            let keep = carry.len().saturating_sub(TAG.len() - 1);
+            carry.drain(..keep);
+        }
+    }
+    Ok(n)
+}
+
 async fn error_body(mut body: Incoming) -> String {
     const LIMIT: usize = 2048;
     let mut out = Vec::new();

@@ -3,9 +3,11 @@
 
 mod args;
 mod client;
+mod dataset;
 mod report;
 mod rss;
 mod scenarios;
+mod search;
 mod spawn;
 mod stats;
 
@@ -60,6 +62,12 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<bool> {
     let argv: Vec<String> = std::env::args().collect();
     let command = args::redacted_command_line(&argv);
+    if args.scenario == args::Scenario::Search {
+        let mut facts = Facts::gather(command.clone(), "spawned, see below".into());
+        facts.spawned = args.spawn.as_ref().map(|b| b.display().to_string());
+        println!("{}", facts.text());
+        return search::run(&args, &command).await;
+    }
 
     let mut server = match &args.spawn {
         Some(bin) => {
@@ -67,6 +75,7 @@ async fn run(args: Args) -> Result<bool> {
             let s = Server::spawn(
                 bin,
                 args.data_dir.as_deref(),
+                args.database_url.as_deref(),
                 &args.access_key,
                 &args.secret_key,
                 &args.region,

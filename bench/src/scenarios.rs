@@ -298,6 +298,7 @@ pub async fn run(ctx: &Ctx, args: &Args, s: Scenario) -> Result<ScenarioResult> 
     let mut rss_budget_kib = None;
     let description;
     match s {
+        Scenario::Search => anyhow::bail!("the search scenario runs on its own (search.rs)"),
         Scenario::Small => {
             let conc = args.concurrency as usize;
             let ops = args.small_ops();

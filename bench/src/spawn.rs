@@ -59,9 +59,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `bin serve`, with the index in `database_url` (default: SQLite in the data dir).
     pub async fn spawn(
         bin: &Path,
         data_dir: Option<&Path>,
+        database_url: Option<&str>,
         access_key: &str,
         secret_key: &str,
         region: &str,
@@ -80,8 +82,8 @@ impl Server {
                 (Some(t), p)
             }
         };
-        let mut child = Command::new(bin)
-            .arg("serve")
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
@@ -96,7 +98,11 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        if let Some(url) = database_url {
+            cmd.env("ARTSTORE_DATABASE_URL", url);
+        }
+        let mut child = cmd
             .spawn()
             .with_context(|| format!("start {}", bin.display()))?;
         let pid = child.id().ok_or_else(|| anyhow!("server exited at once"))?;

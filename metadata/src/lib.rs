@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod bulk;
 mod db;
 mod element_doc;
 mod elements;

@@ -58,6 +58,40 @@ fn restore_from_row(row: &AnyRow) -> Result<Option<RestoreState>, MetaError> {
     }))
 }
 
+/// Columns of [`object_cols`], one row's worth of bound values.
+pub(crate) const OBJECT_COLS: usize = 24;
+
+/// Binds `rec` as the next [`OBJECT_COLS`] values, in the order of [`object_cols`].
+pub(crate) fn bind_object<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    rec: &'q ObjectRecord,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(&rec.bucket)
+        .bind(&rec.key)
+        .bind(&rec.file_id)
+        .bind(&rec.storage_path)
+        .bind(rec.size)
+        .bind(&rec.etag)
+        .bind(&rec.sha256)
+        .bind(&rec.content_type)
+        .bind(map_to_json(&rec.http_headers))
+        .bind(map_to_json(&rec.checksums))
+        .bind(map_to_json(&rec.custom_attributes))
+        .bind(&rec.owner_id)
+        .bind(&rec.owner_name)
+        .bind(rec.parts_count)
+        .bind(rec.created_ms)
+        .bind(rec.updated_ms)
+        .bind(rec.restore.as_ref().map(|r| r.status.as_str()))
+        .bind(rec.restore.as_ref().map(|r| r.days))
+        .bind(rec.restore.as_ref().map(|r| r.requested_ms))
+        .bind(rec.restore.as_ref().map(|r| r.requested_by.clone()))
+        .bind(rec.restore.as_ref().and_then(|r| r.completed_ms))
+        .bind(rec.restore.as_ref().and_then(|r| r.expires_ms))
+        .bind(map_to_json(&rec.tags))
+        .bind(runs_to_json(&rec.part_sizes))
+}
+
 impl Store {
     pub async fn get_object(
         &self,
@@ -152,7 +186,7 @@ impl Store {
             mode,
         })
         .map_err(Checked::Refused)?;
-        sqlx::query(concat!(
+        let q = sqlx::query(concat!(
             "INSERT INTO objects (",
             object_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
@@ -170,34 +204,11 @@ impl Store {
              restore_completed_ms = excluded.restore_completed_ms, \
              restore_expires_ms = excluded.restore_expires_ms, tags = excluded.tags, \
              part_sizes = excluded.part_sizes"
-        ))
-        .bind(&rec.bucket)
-        .bind(&rec.key)
-        .bind(&rec.file_id)
-        .bind(&rec.storage_path)
-        .bind(rec.size)
-        .bind(&rec.etag)
-        .bind(&rec.sha256)
-        .bind(&rec.content_type)
-        .bind(map_to_json(&rec.http_headers))
-        .bind(map_to_json(&rec.checksums))
-        .bind(map_to_json(&rec.custom_attributes))
-        .bind(&rec.owner_id)
-        .bind(&rec.owner_name)
-        .bind(rec.parts_count)
-        .bind(rec.created_ms)
-        .bind(rec.updated_ms)
-        .bind(rec.restore.as_ref().map(|r| r.status.as_str()))
-        .bind(rec.restore.as_ref().map(|r| r.days))
-        .bind(rec.restore.as_ref().map(|r| r.requested_ms))
-        .bind(rec.restore.as_ref().map(|r| r.requested_by.clone()))
-        .bind(rec.restore.as_ref().and_then(|r| r.completed_ms))
-        .bind(rec.restore.as_ref().and_then(|r| r.expires_ms))
-        .bind(map_to_json(&rec.tags))
-        .bind(runs_to_json(&rec.part_sizes))
-        .execute(&mut **tx)
-        .await
-        .map_err(MetaError::from)?;
+        ));
+        bind_object(q, rec)
+            .execute(&mut **tx)
+            .await
+            .map_err(MetaError::from)?;
         self.index_search(tx, rec, &rec.tags).await?;
         // The replaced version's files are garbage from this commit on: recorded with it, so
         // a crash before they are removed leaves recovery a list, not a leak.
@@ -467,7 +478,7 @@ async fn record_obsolete(
 }
 
 /// Moves the element's counters and returns its mode as of this transaction.
-async fn adjust_usage(
+pub(crate) async fn adjust_usage(
     tx: &mut crate::db::WriteTx,
     bucket: &str,
     bytes: i64,

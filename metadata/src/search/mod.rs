@@ -11,7 +11,10 @@
 //!   includes tags, which are not in the objects row, and listing keeps reading a narrow row.
 //! - SQLite: a contentless FTS5 table keyed by `search_docs.id`, and `search_attrs`, one row
 //!   per attribute or tag, indexed by (kind, name, value) and (kind, name, number).
-//! - Both: b-tree indexes on `objects` (bucket, created_ms, key) and (bucket, size, key) serve
+//!   Migration 0012 copies the object's `created_ms` and `size` into the search row, with
+//!   b-tree indexes (created_ms, bucket, key), (size, bucket, key) and (key, bucket): filters
+//!   and sorts read the search row alone, and objects rows are read for the returned page only.
+//! - SQLite: b-tree indexes on `objects` (bucket, created_ms, key) and (bucket, size, key) serve
 //!   the sorts within a bucket; the primary key serves the key order.
 //!
 //! Pages use keyset pagination over (sort value, bucket, key), never OFFSET. Relevance is
@@ -429,6 +432,15 @@ impl Dialect {
             DbKind::Postgres => postgres::attr_facet(sql, matched, name, top),
         }
     }
+    /// The table whose bucket, key, created_ms and size columns the filters and sorts read:
+    /// on PostgreSQL the search row carries copies (migration 0012), so a page is sorted and
+    /// cut before any objects row is read.
+    fn sort_table(self) -> &'static str {
+        match self.0 {
+            DbKind::Sqlite => "o",
+            DbKind::Postgres => "d",
+        }
+    }
     fn collate_c(self) -> &'static str {
         match self.0 {
             DbKind::Sqlite => sqlite::COLLATE_C,
@@ -461,13 +473,14 @@ fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str, part: Part) -
     if let Some(p) = &text {
         and(sql, d.text_match(p));
     }
+    let t = d.sort_table();
     if !q.buckets.is_empty() {
         let l = sql.list(&q.buckets);
-        and(sql, format!("o.bucket IN ({l})"));
+        and(sql, format!("{t}.bucket IN ({l})"));
     }
     if let Some(allowed) = &q.allowed_buckets {
         let l = sql.list(allowed);
-        and(sql, format!("o.bucket IN ({l})"));
+        and(sql, format!("{t}.bucket IN ({l})"));
     }
     if !q.checked_buckets.is_empty() && part != Part::All {
         let l = sql.list(&q.checked_buckets);
@@ -476,14 +489,14 @@ fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str, part: Part) -
         } else {
             "NOT IN"
         };
-        and(sql, format!("o.bucket {op} ({l})"));
+        and(sql, format!("{t}.bucket {op} ({l})"));
     }
     if let Some(p) = q.prefix.as_deref().filter(|p| !p.is_empty()) {
         let from = sql.text(p);
-        and(sql, format!("o.key >= {from}"));
+        and(sql, format!("{t}.key >= {from}"));
         if let Some(s) = crate::list::prefix_successor(p) {
             let to = sql.text(s);
-            and(sql, format!("o.key < {to}"));
+            and(sql, format!("{t}.key < {to}"));
         }
     }
     match (&c.content_prefix, &q.content_type) {
@@ -506,14 +519,14 @@ fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str, part: Part) -
         and(sql, format!("(o.owner_id = {p} OR o.owner_name = {p})"));
     }
     for (bound, col, op) in [
-        (q.size_min, "o.size", ">="),
-        (q.size_max, "o.size", "<="),
-        (q.created_from, "o.created_ms", ">="),
-        (q.created_to, "o.created_ms", "<="),
+        (q.size_min, "size", ">="),
+        (q.size_max, "size", "<="),
+        (q.created_from, "created_ms", ">="),
+        (q.created_to, "created_ms", "<="),
     ] {
         if let Some(b) = bound {
             let p = sql.arg(Arg::Int(b));
-            and(sql, format!("{col} {op} {p}"));
+            and(sql, format!("{t}.{col} {op} {p}"));
         }
     }
     if let Some(mode) = q.mode {
@@ -551,14 +564,16 @@ fn position(c: &Valid<'_>, hit: &SearchHit) -> Position {
 }
 
 /// The sort's columns, most significant first (bucket and key break ties).
-fn order_exprs(sort: Sort, score: Option<&str>) -> Vec<String> {
+fn order_exprs(d: Dialect, sort: Sort, score: Option<&str>) -> Vec<String> {
+    let t = d.sort_table();
+    let (bucket, key) = (format!("{t}.bucket"), format!("{t}.key"));
     let first = match sort.field {
-        SortField::Key => return vec!["o.key".into(), "o.bucket".into()],
-        SortField::Created => "o.created_ms",
-        SortField::Size => "o.size",
-        SortField::Relevance => score.unwrap_or("0"),
+        SortField::Key => return vec![key, bucket],
+        SortField::Created => format!("{t}.created_ms"),
+        SortField::Size => format!("{t}.size"),
+        SortField::Relevance => score.unwrap_or("0").to_owned(),
     };
-    vec![first.into(), "o.bucket".into(), "o.key".into()]
+    vec![first, bucket, key]
 }
 
 impl Store {
@@ -648,7 +663,7 @@ impl Store {
                 .join(", ")
         );
         let score = matched(d, c, &mut sql, &select, Part::All);
-        let exprs = order_exprs(c.sort, score.as_deref());
+        let exprs = order_exprs(d, c.sort, score.as_deref());
         if let Some(p) = after {
             let mut vals = Vec::new();
             match c.sort.field {
@@ -670,6 +685,15 @@ impl Store {
                 exprs.join(", "),
                 vals.join(", ")
             ));
+            // The same bound on the objects row when the sort reads the search row: the join's
+            // equality does not carry an inequality across, and without it PostgreSQL may
+            // merge-join against objects read from the start of the bucket.
+            if c.sort.field == SortField::Key && d.sort_table() != "o" {
+                sql.push(&format!(
+                    " AND (o.key, o.bucket) {op} ({})",
+                    vals.join(", ")
+                ));
+            }
         }
         let dir = if c.sort.desc { " DESC" } else { " ASC" };
         let order: Vec<String> = exprs.iter().map(|e| format!("{e}{dir}")).collect();
@@ -834,10 +858,29 @@ impl Store {
         rec: &ObjectRecord,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), MetaError> {
-        let (b, k, a) = (&rec.bucket, &rec.key, &rec.custom_attributes);
+        // Benchmark-only build: measures what keeping search current costs a write.
+        if cfg!(feature = "bench-no-search-writes") {
+            return Ok(());
+        }
         match self.kind() {
-            DbKind::Sqlite => sqlite::index(tx, b, k, a, tags).await,
-            DbKind::Postgres => postgres::index(tx, b, k, a, tags).await,
+            DbKind::Sqlite => {
+                let (b, k, a) = (&rec.bucket, &rec.key, &rec.custom_attributes);
+                sqlite::index(tx, b, k, a, tags).await
+            }
+            DbKind::Postgres => postgres::index(tx, rec, tags).await,
+        }
+    }
+
+    /// Writes the search rows of new objects (their own tags), many rows per statement: the
+    /// same rows [`Store::index_search`] writes, for [`Store::bulk_load`].
+    pub(crate) async fn bulk_index_search(
+        &self,
+        tx: &mut WriteTx,
+        recs: &[ObjectRecord],
+    ) -> Result<(), MetaError> {
+        match self.kind() {
+            DbKind::Sqlite => sqlite::bulk_index(tx, recs).await,
+            DbKind::Postgres => postgres::bulk_index(tx, recs).await,
         }
     }
 
@@ -848,6 +891,9 @@ impl Store {
         bucket: &str,
         key: &str,
     ) -> Result<(), MetaError> {
+        if cfg!(feature = "bench-no-search-writes") {
+            return Ok(());
+        }
         match self.kind() {
             DbKind::Sqlite => sqlite::unindex(tx, bucket, key).await,
             DbKind::Postgres => postgres::unindex(tx, bucket, key).await,

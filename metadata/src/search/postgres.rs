@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::sql::{Arg, Sql};
 use super::text::{document, number};
 use super::{AttrCond, AttrFilter};
-use crate::MetaError;
+use crate::bulk::{placeholders, values_per_insert};
+use crate::{MetaError, ObjectRecord};
 
 pub(super) const COLLATE_C: &str = " COLLATE \"C\"";
 
@@ -85,32 +86,98 @@ pub(super) fn attr_facet(sql: &mut Sql, matched: &str, name: &str, top: i64) -> 
     )
 }
 
-/// Replaces the object's search row (inside the transaction that writes its objects row).
-pub(super) async fn index(
-    tx: &mut AnyConnection,
-    bucket: &str,
+/// One object's `search_docs` values, the same for a single write and a bulk load.
+struct DocRow {
+    attrs: String,
+    nums: String,
+    tags: String,
+    doc: String,
+}
+
+fn doc_row(
     key: &str,
     attrs: &BTreeMap<String, String>,
     tags: &BTreeMap<String, String>,
-) -> Result<(), MetaError> {
+) -> Result<DocRow, MetaError> {
     let nums: serde_json::Map<String, serde_json::Value> = attrs
         .iter()
         .filter_map(|(k, v)| Some((k.clone(), number(v)?.into())))
         .collect();
-    sqlx::query(
-        "INSERT INTO search_docs (bucket, key, attrs, attr_nums, tags, doc) \
-         VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, to_tsvector('simple', $6)) \
-         ON CONFLICT (bucket, key) DO UPDATE SET attrs = excluded.attrs, \
-         attr_nums = excluded.attr_nums, tags = excluded.tags, doc = excluded.doc",
+    Ok(DocRow {
+        attrs: serde_json::to_string(attrs).map_err(MetaError::corrupt)?,
+        nums: serde_json::Value::Object(nums).to_string(),
+        tags: serde_json::to_string(tags).map_err(MetaError::corrupt)?,
+        doc: document(key, attrs, tags),
+    })
+}
+
+const DOC_COLS: usize = 8;
+const DOC_INSERT: &str =
+    "INSERT INTO search_docs (bucket, key, attrs, attr_nums, tags, doc, created_ms, size) VALUES";
+
+/// `$f, $f+1` … as one `search_docs` row of `INSERT … VALUES`.
+fn doc_values(f: usize) -> String {
+    format!(
+        "(${f}, ${}, ${}::jsonb, ${}::jsonb, ${}::jsonb, to_tsvector('simple', ${}), ${}, ${})",
+        f + 1,
+        f + 2,
+        f + 3,
+        f + 4,
+        f + 5,
+        f + 6,
+        f + 7
     )
-    .bind(bucket)
-    .bind(key)
-    .bind(serde_json::to_string(attrs).map_err(MetaError::corrupt)?)
-    .bind(serde_json::Value::Object(nums).to_string())
-    .bind(serde_json::to_string(tags).map_err(MetaError::corrupt)?)
-    .bind(document(key, attrs, tags))
-    .execute(&mut *tx)
-    .await?;
+}
+
+/// Binds one object's search row as the next [`DOC_COLS`] values.
+fn bind_doc<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    rec: &'q ObjectRecord,
+    tags: &BTreeMap<String, String>,
+) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, MetaError> {
+    let r = doc_row(&rec.key, &rec.custom_attributes, tags)?;
+    Ok(q.bind(&rec.bucket)
+        .bind(&rec.key)
+        .bind(r.attrs)
+        .bind(r.nums)
+        .bind(r.tags)
+        .bind(r.doc)
+        .bind(rec.created_ms)
+        .bind(rec.size))
+}
+
+/// Replaces the object's search row (inside the transaction that writes its objects row).
+pub(super) async fn index(
+    tx: &mut AnyConnection,
+    rec: &ObjectRecord,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), MetaError> {
+    let q = sqlx::query(AssertSqlSafe(format!(
+        "{DOC_INSERT} {} ON CONFLICT (bucket, key) DO UPDATE SET attrs = excluded.attrs, \
+         attr_nums = excluded.attr_nums, tags = excluded.tags, doc = excluded.doc, \
+         created_ms = excluded.created_ms, size = excluded.size",
+        doc_values(1)
+    )));
+    bind_doc(q, rec, tags)?.execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Inserts the search rows of new objects (with their own tags), many per statement.
+pub(super) async fn bulk_index(
+    tx: &mut AnyConnection,
+    recs: &[ObjectRecord],
+) -> Result<(), MetaError> {
+    for chunk in recs.chunks(values_per_insert(crate::DbKind::Postgres) / DOC_COLS) {
+        let text = format!(
+            "{DOC_INSERT} {}",
+            placeholders(chunk.len(), DOC_COLS, doc_values)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(text));
+        for rec in chunk {
+            q = bind_doc(q, rec, &rec.tags)?;
+        }
+        q.execute(&mut *tx).await?;
+    }
     Ok(())
 }
 

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::sql::{Arg, Sql};
 use super::text::{document, number};
 use super::{AttrCond, AttrFilter};
-use crate::MetaError;
+use crate::bulk::{placeholders, plain_row, values_per_insert};
+use crate::{MetaError, ObjectRecord};
 
 pub(super) const COLLATE_C: &str = "";
 
@@ -81,11 +82,25 @@ pub(super) fn tag_cond(sql: &mut Sql, key: &str, value: &str) -> String {
 pub(super) fn attr_facet(sql: &mut Sql, matched: &str, name: &str, top: i64) -> String {
     let n = sql.text(name);
     format!(
-        "SELECT a.value AS v, COUNT(*) AS n FROM search_attrs a \
-         JOIN ({matched}) m ON a.bucket = m.b AND a.key = m.k \
+        // CROSS JOIN keeps the matches as the outer loop (SQLite does not reorder it): one
+        // primary-key lookup per match, instead of a pass over every value of the name.
+        "SELECT a.value AS v, COUNT(*) AS n FROM ({matched}) m \
+         CROSS JOIN search_attrs a ON a.bucket = m.b AND a.key = m.k \
          WHERE a.kind = 'a' AND a.name = {n} \
          GROUP BY a.value ORDER BY COUNT(*) DESC, a.value LIMIT {top}"
     )
+}
+
+/// The `search_attrs` rows of one object: (kind, name, value, number).
+fn attr_rows_of<'a>(
+    attrs: &'a BTreeMap<String, String>,
+    tags: &'a BTreeMap<String, String>,
+) -> impl Iterator<Item = (&'static str, &'a str, &'a str, Option<f64>)> {
+    attrs
+        .iter()
+        .map(|a| ("a", a))
+        .chain(tags.iter().map(|t| ("t", t)))
+        .map(|(kind, (name, value))| (kind, name.as_str(), value.as_str(), number(value)))
 }
 
 /// Replaces the object's search rows (inside the transaction that writes its objects row).
@@ -118,11 +133,7 @@ pub(super) async fn index(
         .bind(key)
         .execute(&mut *tx)
         .await?;
-    let rows = attrs
-        .iter()
-        .map(|a| ("a", a))
-        .chain(tags.iter().map(|t| ("t", t)));
-    for (kind, (name, value)) in rows {
+    for (kind, name, value, num) in attr_rows_of(attrs, tags) {
         sqlx::query(
             "INSERT INTO search_attrs (bucket, key, kind, name, value, num_value) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -132,9 +143,72 @@ pub(super) async fn index(
         .bind(kind)
         .bind(name)
         .bind(value)
-        .bind(number(value))
+        .bind(num)
         .execute(&mut *tx)
         .await?;
+    }
+    Ok(())
+}
+
+/// Inserts the search rows of new objects, many per statement.
+pub(super) async fn bulk_index(
+    tx: &mut AnyConnection,
+    recs: &[ObjectRecord],
+) -> Result<(), MetaError> {
+    let rows = values_per_insert(crate::DbKind::Sqlite) / 6;
+    for chunk in recs.chunks(rows) {
+        // RETURNING order is unspecified in SQLite: ids are matched back by key.
+        let text = format!(
+            "INSERT INTO search_docs (bucket, key) VALUES {} RETURNING id, bucket, key",
+            placeholders(chunk.len(), 2, |f| plain_row(f, 2))
+        );
+        let mut q = sqlx::query(AssertSqlSafe(text));
+        for rec in chunk {
+            q = q.bind(rec.bucket.as_str()).bind(rec.key.as_str());
+        }
+        let mut ids = BTreeMap::new();
+        for row in q.fetch_all(&mut *tx).await? {
+            let (b, k): (String, String) = (row.try_get("bucket")?, row.try_get("key")?);
+            ids.insert((b, k), row.try_get::<i64, _>("id")?);
+        }
+        let text = format!(
+            "INSERT INTO search_fts (rowid, doc) VALUES {}",
+            placeholders(chunk.len(), 2, |f| plain_row(f, 2))
+        );
+        let mut q = sqlx::query(AssertSqlSafe(text));
+        for rec in chunk {
+            let id = ids
+                .get(&(rec.bucket.clone(), rec.key.clone()))
+                .copied()
+                .ok_or_else(|| MetaError::corrupt("search_docs row not returned"))?;
+            q = q
+                .bind(id)
+                .bind(document(&rec.key, &rec.custom_attributes, &rec.tags));
+        }
+        q.execute(&mut *tx).await?;
+        let attrs: Vec<(&ObjectRecord, _)> = chunk
+            .iter()
+            .flat_map(|rec| {
+                attr_rows_of(&rec.custom_attributes, &rec.tags).map(move |row| (rec, row))
+            })
+            .collect();
+        for part in attrs.chunks(rows) {
+            let text = format!(
+                "INSERT INTO search_attrs (bucket, key, kind, name, value, num_value) VALUES {}",
+                placeholders(part.len(), 6, |f| plain_row(f, 6))
+            );
+            let mut q = sqlx::query(AssertSqlSafe(text));
+            for (rec, (kind, name, value, num)) in part {
+                q = q
+                    .bind(rec.bucket.as_str())
+                    .bind(rec.key.as_str())
+                    .bind(*kind)
+                    .bind(*name)
+                    .bind(*value)
+                    .bind(*num);
+            }
+            q.execute(&mut *tx).await?;
+        }
     }
     Ok(())
 }
