@@ -152,6 +152,13 @@ fn is_temp(rel: &str) -> bool {
     rel.rsplit('/').next().unwrap_or(rel).starts_with(".tmp-")
 }
 
+/// Temp names of the earlier implementations (`.tmp_…` in Python, `….tmp` in Go); looked
+/// for in imported elements only, since this implementation's data files may end in `.tmp`.
+fn is_legacy_temp(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name.starts_with(".tmp_") || name.ends_with(".tmp")
+}
+
 fn is_sidecar(rel: &str) -> bool {
     rel.ends_with(SIDECAR_SUFFIX) && !is_temp(rel)
 }
@@ -570,7 +577,12 @@ impl Maintenance {
                 }
                 after = page.last_position().map(str::to_owned);
             }
-            let scan = self.scan_disk(&bucket, &indexed).await?;
+            let imported = self
+                .store
+                .get_element(&bucket)
+                .await?
+                .is_some_and(|e| import_key_template(&e.backend).is_some());
+            let scan = self.scan_disk(&bucket, &indexed, imported).await?;
             let named = |v: Vec<String>| v.into_iter().map(|r| format!("{bucket}/{r}"));
             report.orphans.extend(named(scan.orphans));
             report
@@ -597,12 +609,18 @@ impl Maintenance {
         &self,
         bucket: &str,
         indexed: &HashSet<String>,
+        imported: bool,
     ) -> Result<DiskScan, MaintenanceError> {
         let dirs = self.fs.hour_dirs(bucket, None).await?;
         let files = self.fs.files_in(bucket, &dirs).await?;
         let present: HashSet<&str> = files.iter().map(String::as_str).collect();
         let mut scan = DiskScan::default();
         for rel in &files {
+            if imported && is_legacy_temp(rel) {
+                // Left by an earlier implementation's interrupted write in an imported archive;
+                // the import reported it and it is not ours to judge or remove.
+                continue;
+            }
             if is_temp(rel) {
                 scan.temp_files.push(rel.clone());
             } else if let Some(data_rel) = rel.strip_suffix(SIDECAR_SUFFIX) {
