@@ -38,6 +38,8 @@ pub struct AdminState {
     pub fs: artstore_backends::LocalFs,
     /// Request counters and histograms of both endpoints, served at `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Parsed bucket policies, for search's access checks.
+    pub policies: Arc<artstore_policy::PolicyCache>,
 }
 
 /// Every admin route with its OpenAPI description: the router and the document come from here.

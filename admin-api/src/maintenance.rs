@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use artstore_backends::attr::RestoreAttr;
+use artstore_backends::legacy_tree::is_legacy_temp;
 use artstore_backends::{AttrJson, BackendError, KeyTemplate, LocalFs};
 use artstore_metadata::{
     ElementDoc, ListEntry, ListQuery, MetaError, Mode, NewElement, ObjectRecord, RestoreState,
@@ -150,13 +151,6 @@ fn written_since(rel: &str, since_ms: i64) -> bool {
 
 fn is_temp(rel: &str) -> bool {
     rel.rsplit('/').next().unwrap_or(rel).starts_with(".tmp-")
-}
-
-/// Temp names of the earlier implementations (`.tmp_…` in Python, `….tmp` in Go); looked
-/// for in imported elements only, since this implementation's data files may end in `.tmp`.
-fn is_legacy_temp(rel: &str) -> bool {
-    let name = rel.rsplit('/').next().unwrap_or(rel);
-    name.starts_with(".tmp_") || name.ends_with(".tmp")
 }
 
 fn is_sidecar(rel: &str) -> bool {
@@ -551,7 +545,7 @@ impl Maintenance {
     pub async fn verify(&self) -> Result<VerifyReport, MaintenanceError> {
         let mut report = VerifyReport::default();
         for element in self.store.list_elements().await? {
-            let bucket = element.name;
+            let bucket = element.name.clone();
             let mut indexed = HashSet::new();
             let mut after = None;
             loop {
@@ -577,11 +571,7 @@ impl Maintenance {
                 }
                 after = page.last_position().map(str::to_owned);
             }
-            let imported = self
-                .store
-                .get_element(&bucket)
-                .await?
-                .is_some_and(|e| import_key_template(&e.backend).is_some());
+            let imported = import_key_template(&element.backend).is_some();
             let scan = self.scan_disk(&bucket, &indexed, imported).await?;
             let named = |v: Vec<String>| v.into_iter().map(|r| format!("{bucket}/{r}"));
             report.orphans.extend(named(scan.orphans));
@@ -616,7 +606,7 @@ impl Maintenance {
         let present: HashSet<&str> = files.iter().map(String::as_str).collect();
         let mut scan = DiskScan::default();
         for rel in &files {
-            if imported && is_legacy_temp(rel) {
+            if imported && is_legacy_temp(rel.rsplit('/').next().unwrap_or(rel)) {
                 // Left by an earlier implementation's interrupted write in an imported archive;
                 // the import reported it and it is not ours to judge or remove.
                 continue;

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use artstore_metadata::search_params::{attr_filter, parse_time};
 use artstore_metadata::{
@@ -440,7 +441,7 @@ fn search_error(e: SearchError) -> ApiError {
 struct Access {
     principal: Principal,
     context: Context,
-    checked: HashMap<String, (Element, Policy)>,
+    checked: HashMap<String, (Element, Arc<Policy>)>,
 }
 
 impl Access {
@@ -486,15 +487,7 @@ async fn restrict(
         if !q.buckets.is_empty() && !q.buckets.contains(&el.name) {
             continue;
         }
-        // Documents are validated when stored; one that no longer parses adds nothing, as on
-        // the S3 path.
-        let policy = match doc {
-            Some(d) => Policy::parse(&el.name, &d).unwrap_or_else(|e| {
-                tracing::error!(bucket = %el.name, error = %e, "stored bucket policy does not parse");
-                Policy::default()
-            }),
-            None => Policy::default(),
-        };
+        let policy = st.policies.get(&el.name, doc.as_deref());
         match reach(&principal, &el, &policy, &context, Action::HeadObject) {
             Reach::All => allowed.push(el.name.clone()),
             Reach::Depends => {

@@ -57,7 +57,13 @@ pub fn readable_dir(rel_dir: &str) -> bool {
 
 fn is_temp(name: &str) -> bool {
     // Temp files of the Python (`.tmp_…`), Go (`….tmp`) and this implementation (`.tmp-…`).
-    name.starts_with(".tmp") || name.ends_with(".tmp")
+    name.starts_with(".tmp") || is_legacy_temp(name)
+}
+
+/// A temp file name of the earlier implementations (`.tmp_…` in Python, `….tmp` in Go). Only
+/// meaningful in an imported element: this implementation's data files may end in `.tmp`.
+pub fn is_legacy_temp(name: &str) -> bool {
+    name.starts_with(".tmp_") || name.ends_with(".tmp")
 }
 
 fn walk(root: &Path, rel_dir: &str, tree: &mut LegacyTree) -> Result<(), BackendError> {

@@ -100,6 +100,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         limiter: accounts.limiter(),
         fs: fs.clone(),
         metrics: metrics.clone(),
+        policies: Default::default(),
     });
     let mut admin_stop = stop_rx.clone();
     let admin_task = tokio::spawn(async move {

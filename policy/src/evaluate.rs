@@ -53,9 +53,7 @@ pub fn evaluate(
             archived_read: action == Action::GetObject,
         });
     }
-    let by_role = p.role_allows(class)
-        && (matches!(p.identity.role, Some(Role::Admin | Role::Auditor))
-            || p.grant_allows(bucket, class));
+    let by_role = p.role_reaches(bucket, class);
     // A bucket policy may allow object actions beyond the role, never bucket administration.
     let by_policy =
         class != Class::Admin && policy.any_matches(Effect::Allow, p, cx, bucket, action, &facts);

@@ -3,6 +3,7 @@
 //! operation and search ask. No HTTP here: callers map a [`Denial`] to their protocol's error.
 
 mod action;
+mod cache;
 mod condition;
 mod context;
 mod document;
@@ -14,6 +15,7 @@ mod reach;
 mod wildcard;
 
 pub use action::{Action, KNOWN_ACTIONS};
+pub use cache::PolicyCache;
 pub use context::{Context, Facts, Tags};
 pub use document::{Effect, Policy};
 pub use error::{Denial, PolicyError};

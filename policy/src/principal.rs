@@ -62,6 +62,14 @@ impl Principal {
         }
     }
 
+    /// Whether the role allows this class of action on `bucket`: admins and auditors reach
+    /// every bucket, the other roles their granted ones (all when they have no grants).
+    pub(crate) fn role_reaches(&self, bucket: &str, class: Class) -> bool {
+        self.role_allows(class)
+            && (matches!(self.identity.role, Some(Role::Admin | Role::Auditor))
+                || self.grant_allows(bucket, class))
+    }
+
     /// Whether the role's own statements allow this class of action.
     pub(crate) fn role_allows(&self, class: Class) -> bool {
         matches!(

@@ -2,7 +2,7 @@
 //! only some (then each object must be asked). Search uses it to filter whole buckets in SQL
 //! and ask the evaluator only where the answer can differ between objects.
 
-use artstore_metadata::{Element, Role};
+use artstore_metadata::Element;
 
 use crate::action::Action;
 use crate::context::{Context, Facts};
@@ -54,10 +54,7 @@ pub fn reach(
     }
     let deny = policy.object_scope(Effect::Deny, p, cx, bucket, action);
     let class = action.class();
-    let by_role = p.role_allows(class)
-        && (matches!(p.identity.role, Some(Role::Admin | Role::Auditor))
-            || p.grant_allows(bucket, class));
-    let allow = if by_role {
+    let allow = if p.role_reaches(bucket, class) {
         Scope::Every
     } else if class == crate::action::Class::Admin {
         Scope::NoObject
