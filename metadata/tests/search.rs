@@ -4,8 +4,8 @@
 
 use artstore_metadata::{
     AttrCond, AttrFilter, CursorError, FacetField, FacetValue, MasterKey, Mode, NewElement,
-    ObjectRecord, QueryError, SearchError, SearchQuery, SecretBox, Sort, SortField, Store,
-    TagFilter,
+    ObjectRecord, QueryError, SearchError, SearchPage, SearchQuery, SecretBox, Sort, SortField,
+    Store, TagFilter,
 };
 
 mod common;
@@ -806,9 +806,10 @@ async fn backfill(db: &TestDb) {
     // A rebuild replaces stale and stray rows: drop one object's rows and leave a stray one.
     let stray: &[&str] = if db.url.starts_with("sqlite:") {
         &[
-            "DELETE FROM search_attrs WHERE key LIKE 'contracts/2024/%'",
-            "INSERT INTO search_attrs (bucket, key, kind, name, value) \
-             VALUES ('docs', 'gone', 'a', 'department', 'sales')",
+            "DELETE FROM search_attrs WHERE doc_id IN \
+             (SELECT id FROM search_docs WHERE key LIKE 'contracts/2024/%')",
+            "INSERT INTO search_attrs (doc_id, kind, name, value) \
+             VALUES (999999, 'a', 'department', 'sales')",
         ]
     } else {
         &[
@@ -1239,8 +1240,9 @@ async fn search_rows(db: &TestDb, bucket: &str) -> Vec<String> {
     let mut out = Vec::new();
     if db.url.starts_with("sqlite:") {
         let rows = sqlx::query(
-            "SELECT key, kind, name, value, COALESCE(CAST(num_value AS TEXT), '-') AS num \
-             FROM search_attrs WHERE bucket = $1 ORDER BY key, kind, name",
+            "SELECT d.key, a.kind, a.name, a.value, COALESCE(CAST(a.num_value AS TEXT), '-') \
+             FROM search_attrs a JOIN search_docs d ON d.id = a.doc_id WHERE d.bucket = $1 \
+             ORDER BY d.key, a.kind, a.name",
         )
         .bind(bucket)
         .fetch_all(&mut c)
@@ -1258,8 +1260,9 @@ async fn search_rows(db: &TestDb, bucket: &str) -> Vec<String> {
         .await
         .unwrap();
         let rows = sqlx::query(
-            "SELECT d.key, w.term, CAST(w.offset AS TEXT) FROM temp.words w \
-             JOIN search_docs d ON d.id = w.doc WHERE d.bucket = $1 ORDER BY d.key, w.offset",
+            "SELECT d.key, w.term, w.col || ':' || CAST(w.offset AS TEXT) FROM temp.words w \
+             JOIN search_docs d ON d.id = w.doc WHERE d.bucket = $1 \
+             ORDER BY d.key, w.col, w.offset",
         )
         .bind(bucket)
         .fetch_all(&mut c)
@@ -1492,3 +1495,138 @@ async fn migration_0012_fills_existing_rows() {
     };
     assert_eq!(found(s, q).await, [SUPPLY, REPORT, SCAN]);
 }
+
+/// Relevance is where the words match: 4 in the file name, 2 in the folders, 1 elsewhere,
+/// added up over the groups of `q`; ties by bucket then key, all descending. The order is
+/// spelled out, so both databases are held to the same one.
+async fn relevance(db: &TestDb) {
+    let s = &db.store;
+    element(s, "a", Mode::Edit).await;
+    element(s, "b", Mode::Edit).await;
+    type Doc<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let docs: &[Doc] = &[
+        ("a", "alpha/x/plain.txt", &[]),
+        ("a", "misc/notes.txt", &[("description", "alpha beta")]),
+        ("a", "misc/alpha report.txt", &[]),
+        ("b", "misc/alpha.txt", &[("description", "beta")]),
+        ("b", "alpha/beta.txt", &[]),
+        ("b", "zeta/other.txt", &[("status", "alphabet")]),
+        ("b", "misc/alpha beta.txt", &[]),
+    ];
+    for (b, k, attrs) in docs {
+        s.put_object(&rec(b, k, "text/plain", 1, 1, attrs))
+            .await
+            .unwrap();
+    }
+    let scored = |page: &SearchPage| -> Vec<(String, f64)> {
+        page.items
+            .iter()
+            .map(|h| {
+                let o = &h.object;
+                (format!("{}/{}", o.bucket, o.key), h.score.unwrap())
+            })
+            .collect()
+    };
+    let want_alpha = [
+        ("b/misc/alpha.txt", 4.0),
+        ("b/misc/alpha beta.txt", 4.0),
+        ("a/misc/alpha report.txt", 4.0),
+        ("b/alpha/beta.txt", 2.0),
+        ("a/alpha/x/plain.txt", 2.0),
+        ("a/misc/notes.txt", 1.0),
+    ];
+    let want: Vec<(String, f64)> = want_alpha
+        .iter()
+        .map(|(k, s)| (k.to_string(), *s))
+        .collect();
+    let page = s.search(&q("alpha")).await.unwrap();
+    assert_eq!(scored(&page), want);
+    // Page by page through the levels, one row at a time, and ascending: the same rows.
+    for limit in [1, 2, 4] {
+        let mut got = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s
+                .search(&SearchQuery {
+                    limit: Some(limit),
+                    cursor,
+                    ..q("alpha")
+                })
+                .await
+                .unwrap();
+            got.extend(scored(&page));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(got, want, "limit {limit}");
+    }
+    let asc = s
+        .search(&SearchQuery {
+            sort: Some("relevance:asc".parse().unwrap()),
+            ..q("alpha")
+        })
+        .await
+        .unwrap();
+    let mut rev = want.clone();
+    rev.reverse();
+    assert_eq!(scored(&asc), rev);
+    // A prefix matches `alphabet` in an attribute too; OR takes the best atom of the group.
+    let page = s.search(&q("alph*")).await.unwrap();
+    assert_eq!(page.items.len(), 7);
+    assert!(scored(&page).contains(&("b/zeta/other.txt".to_owned(), 1.0)));
+    let page = s.search(&q("plain OR alpha")).await.unwrap();
+    assert!(scored(&page).contains(&("a/alpha/x/plain.txt".to_owned(), 4.0)));
+    // Two groups add up: alpha (name 4, folder 2, elsewhere 1) + beta (likewise).
+    let page = s.search(&q("alpha beta")).await.unwrap();
+    assert_eq!(
+        scored(&page),
+        [
+            ("b/misc/alpha beta.txt".to_owned(), 8.0),
+            ("b/alpha/beta.txt".to_owned(), 6.0),
+            ("b/misc/alpha.txt".to_owned(), 5.0),
+            ("a/misc/notes.txt".to_owned(), 2.0),
+        ]
+    );
+    let mut got = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s
+            .search(&SearchQuery {
+                limit: Some(1),
+                cursor,
+                ..q("alpha beta")
+            })
+            .await
+            .unwrap();
+        got.extend(scored(&page));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(got.len(), 4);
+    // Negation and filters apply at every level.
+    let page = s
+        .search(&SearchQuery {
+            buckets: vec!["a".into()],
+            ..q("alpha -report")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        scored(&page),
+        [
+            ("a/alpha/x/plain.txt".to_owned(), 2.0),
+            ("a/misc/notes.txt".to_owned(), 1.0),
+        ]
+    );
+    // A phrase never spans two fields: `x plain` is folder then file name.
+    assert!(s.search(&q("\"x plain\"")).await.unwrap().items.is_empty());
+    assert_eq!(
+        s.search(&q("\"alpha report\"")).await.unwrap().items.len(),
+        1
+    );
+}
+both!(relevance);

@@ -17,9 +17,15 @@
 //! - SQLite: b-tree indexes on `objects` (bucket, created_ms, key) and (bucket, size, key) serve
 //!   the sorts within a bucket; the primary key serves the key order.
 //!
-//! Pages use keyset pagination over (sort value, bucket, key), never OFFSET. Relevance is
-//! `ts_rank` on PostgreSQL and bm25 on SQLite: the same matches, but scores (and so the order
-//! of a relevance sort) differ between the two, and bm25 moves with the corpus statistics.
+//! Pages use keyset pagination over (sort value, bucket, key), never OFFSET.
+//!
+//! Relevance is where the words match, the same on both databases (migration 0016): each group
+//! of `q` (a word, phrase or prefix, or several joined by OR) adds 4 when it matches in the
+//! file name (the key's last segment), else 2 in the folders of the key, else 1 (attribute
+//! values and tags). A score depends on the document and the query only, never on other rows,
+//! so a relevance cursor stays valid while objects are written; ties are broken by bucket and
+//! key. With one group the score takes three values, and [`Store::search`] reads them level
+//! by level, a page at a time (see `page_rows`).
 
 mod cursor;
 pub mod params;
@@ -44,6 +50,7 @@ use crate::{MetaError, Mode, ObjectRecord, Store};
 use cursor::Position;
 use parse::TextQuery;
 use sql::{Arg, Sql};
+use text::Field;
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
@@ -390,10 +397,11 @@ impl<'a> Valid<'a> {
 struct Dialect(DbKind);
 
 impl Dialect {
-    fn joins(self, text: bool) -> &'static str {
+    /// `FROM …` of a search: objects `o`, their elements `e`, search rows `d`.
+    fn from(self, text: bool) -> &'static str {
         match self.0 {
-            DbKind::Sqlite => sqlite::joins(text),
-            DbKind::Postgres => postgres::joins(text),
+            DbKind::Sqlite => sqlite::from(text),
+            DbKind::Postgres => postgres::FROM,
         }
     }
     fn text_match(self, p: &str) -> String {
@@ -402,16 +410,44 @@ impl Dialect {
             DbKind::Postgres => postgres::text_match(p),
         }
     }
-    fn score(self, p: &str) -> String {
-        match self.0 {
-            DbKind::Sqlite => sqlite::score(p),
-            DbKind::Postgres => postgres::score(p),
+    /// The engine's text of the whole query, or of a one-group query at one level.
+    fn text_arg(self, t: &TextQuery, level: Option<Field>) -> String {
+        match (self.0, level) {
+            (DbKind::Sqlite, None) => t.to_fts5(),
+            (DbKind::Sqlite, Some(l)) => t.fts5_level(l),
+            (DbKind::Postgres, None) => t.to_tsquery(),
+            (DbKind::Postgres, Some(l)) => t.tsquery_level(l),
         }
     }
-    fn text_arg(self, t: &TextQuery) -> String {
+    /// Whether group `g` of `t` matches the row's document in `field`.
+    fn group_in(self, sql: &mut Sql, t: &TextQuery, g: usize, field: Field) -> String {
         match self.0 {
-            DbKind::Sqlite => t.to_fts5(),
-            DbKind::Postgres => t.to_tsquery(),
+            DbKind::Sqlite => sqlite::matches(&sql.text(t.fts5_group_in(g, field))),
+            DbKind::Postgres => postgres::text_match(&sql.text(t.tsquery_group_in(g, field))),
+        }
+    }
+    /// The relevance score of a row that matches `t`: for each group, the weight of the best
+    /// field it matches in (see [`Field`]), added up.
+    fn score(self, sql: &mut Sql, t: &TextQuery) -> String {
+        let groups: Vec<String> = (0..t.all.len())
+            .map(|g| {
+                let name = self.group_in(sql, t, g, Field::Name);
+                let path = self.group_in(sql, t, g, Field::Path);
+                format!(
+                    "CASE WHEN {name} THEN {} WHEN {path} THEN {} ELSE {} END",
+                    Field::Name.weight(),
+                    Field::Path.weight(),
+                    Field::Rest.weight()
+                )
+            })
+            .collect();
+        format!("CAST({} AS DOUBLE PRECISION)", groups.join(" + "))
+    }
+    /// Columns the facet statements need besides bucket, key and content type.
+    fn facet_cols(self) -> &'static str {
+        match self.0 {
+            DbKind::Sqlite => ", d.id AS id",
+            DbKind::Postgres => ", d.attrs AS attrs",
         }
     }
     fn attr_cond(self, sql: &mut Sql, f: &AttrFilter) -> String {
@@ -426,10 +462,11 @@ impl Dialect {
             DbKind::Postgres => postgres::tag_cond(sql, &t.key, &t.value),
         }
     }
-    fn attr_facet(self, sql: &mut Sql, matched: &str, name: &str, top: i64) -> String {
+    /// Counts per value of one attribute over the rows of `source` (a CTE of the matches).
+    fn attr_facet(self, sql: &mut Sql, source: &str, name: &str, top: i64) -> String {
         match self.0 {
-            DbKind::Sqlite => sqlite::attr_facet(sql, matched, name, top),
-            DbKind::Postgres => postgres::attr_facet(sql, matched, name, top),
+            DbKind::Sqlite => sqlite::attr_facet(sql, source, name, top),
+            DbKind::Postgres => postgres::attr_facet(sql, source, name, top),
         }
     }
     /// The table whose bucket, key, created_ms and size columns the filters and sorts read:
@@ -457,19 +494,43 @@ enum Part {
     Unchecked,
 }
 
+/// What a statement over the matches says of relevance.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rank {
+    /// Nothing: the statement counts or lists, in no relevance order.
+    None,
+    /// Each row's score, computed from the row's document.
+    Score,
+    /// Only the rows whose one group matches best in this field, all with its weight.
+    Level(Field),
+}
+
 /// Appends `SELECT <select> FROM … WHERE <every filter>` to `sql`; returns the score
-/// expression when there is a `q`.
-fn matched(d: Dialect, c: &Valid<'_>, sql: &mut Sql, select: &str, part: Part) -> Option<String> {
+/// expression when there is a `q` and `rank` asks for it.
+fn matched(
+    d: Dialect,
+    c: &Valid<'_>,
+    sql: &mut Sql,
+    select: &str,
+    part: Part,
+    rank: Rank,
+) -> Option<String> {
     let q = c.q;
-    let text = c.text.as_ref().map(|t| sql.text(d.text_arg(t)));
-    let score = text.as_deref().map(|p| d.score(p));
+    let level = match rank {
+        Rank::Level(l) => Some(l),
+        _ => None,
+    };
+    let text = c.text.as_ref().map(|t| sql.text(d.text_arg(t, level)));
+    let score = match (&c.text, rank) {
+        (Some(t), Rank::Score) => Some(d.score(sql, t)),
+        (Some(_), Rank::Level(l)) => Some(format!("CAST({} AS DOUBLE PRECISION)", l.weight())),
+        _ => None,
+    };
     sql.push("SELECT ").push(select);
     if let Some(s) = &score {
         sql.push(", ").push(s).push(" AS search_score");
     }
-    sql.push(" FROM objects o JOIN storage_elements e ON e.name = o.bucket")
-        .push(d.joins(text.is_some()))
-        .push(" WHERE 1 = 1");
+    sql.push(d.from(text.is_some())).push(" WHERE 1 = 1");
     if let Some(p) = &text {
         and(sql, d.text_match(p));
     }
@@ -634,10 +695,7 @@ impl Store {
             Some(last) if more => Some(cursor::encode(&position(&c, last))),
             _ => None,
         };
-        let mut facets = Vec::with_capacity(query.facets.len());
-        for field in &query.facets {
-            facets.push(self.facet(d, &c, field, visible).await?);
-        }
+        let facets = self.facets(d, &c, visible).await?;
         Ok(SearchPage {
             items,
             next_cursor,
@@ -647,12 +705,64 @@ impl Store {
 
     /// The next `limit + 1` matches after `after`, in the sort's order, and whether there
     /// were that many (more may follow).
+    ///
+    /// A relevance sort of a one-group `q` reads the levels one after the other, best first:
+    /// every row of a level has the same score, so each level is a plain (bucket, key) order
+    /// that the database reads from an index and stops after a page, instead of scoring and
+    /// sorting every match. Other relevance sorts score every match.
     async fn page_rows(
         &self,
         d: Dialect,
         c: &Valid<'_>,
         after: Option<&Position>,
     ) -> Result<(Vec<SearchHit>, bool), SearchError> {
+        let fetch = c.limit as usize + 1;
+        let one_group = c.text.as_ref().is_some_and(|t| t.all.len() == 1);
+        if c.sort.field != SortField::Relevance || !one_group {
+            let hits = self.rows(d, c, after, Rank::Score, fetch).await?;
+            let full = hits.len() == fetch;
+            return Ok((hits, full));
+        }
+        let mut levels = Field::ALL.to_vec();
+        if !c.sort.desc {
+            levels.reverse();
+        }
+        let mut hits = Vec::with_capacity(fetch.min(64));
+        for level in levels {
+            let w = level.weight();
+            let bound = match after {
+                Some(p) => {
+                    let at = p.real.unwrap_or_default();
+                    // Levels before the cursor's are done; the cursor's continues after it.
+                    if (c.sort.desc && w > at) || (!c.sort.desc && w < at) {
+                        continue;
+                    }
+                    (w == at).then_some(p)
+                }
+                None => None,
+            };
+            let rows = self
+                .rows(d, c, bound, Rank::Level(level), fetch - hits.len())
+                .await?;
+            hits.extend(rows);
+            if hits.len() == fetch {
+                break;
+            }
+        }
+        let full = hits.len() == fetch;
+        Ok((hits, full))
+    }
+
+    /// At most `fetch` matches after `after` in the sort's order; with [`Rank::Level`] only
+    /// the level's, in (bucket, key) order.
+    async fn rows(
+        &self,
+        d: Dialect,
+        c: &Valid<'_>,
+        after: Option<&Position>,
+        rank: Rank,
+        fetch: usize,
+    ) -> Result<Vec<SearchHit>, SearchError> {
         let mut sql = Sql::default();
         let select = format!(
             "{}, e.mode AS search_mode",
@@ -662,11 +772,18 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let score = matched(d, c, &mut sql, &select, Part::All);
-        let exprs = order_exprs(d, c.sort, score.as_deref());
+        let score = matched(d, c, &mut sql, &select, Part::All, rank);
+        let level = matches!(rank, Rank::Level(_));
+        let t = d.sort_table();
+        let exprs = if level {
+            vec![format!("{t}.bucket"), format!("{t}.key")]
+        } else {
+            order_exprs(d, c.sort, score.as_deref())
+        };
         if let Some(p) = after {
             let mut vals = Vec::new();
             match c.sort.field {
+                _ if level => {}
                 SortField::Key => {}
                 SortField::Created | SortField::Size => {
                     vals.push(sql.arg(Arg::Int(p.int.unwrap_or_default())))
@@ -688,23 +805,28 @@ impl Store {
             // The same bound on the objects row when the sort reads the search row: the join's
             // equality does not carry an inequality across, and without it PostgreSQL may
             // merge-join against objects read from the start of the bucket.
-            if c.sort.field == SortField::Key && d.sort_table() != "o" {
-                sql.push(&format!(
-                    " AND (o.key, o.bucket) {op} ({})",
-                    vals.join(", ")
-                ));
+            if d.sort_table() != "o" {
+                if c.sort.field == SortField::Key {
+                    sql.push(&format!(
+                        " AND (o.key, o.bucket) {op} ({})",
+                        vals.join(", ")
+                    ));
+                } else if level {
+                    sql.push(&format!(
+                        " AND (o.bucket, o.key) {op} ({})",
+                        vals.join(", ")
+                    ));
+                }
             }
         }
         let dir = if c.sort.desc { " DESC" } else { " ASC" };
         let order: Vec<String> = exprs.iter().map(|e| format!("{e}{dir}")).collect();
-        let fetch = c.limit as usize + 1;
         sql.push(&format!(" ORDER BY {} LIMIT {fetch}", order.join(", ")));
         let rows = sql
             .query()
             .fetch_all(&self.pool)
             .await
             .map_err(MetaError::from)?;
-        let full = rows.len() == fetch;
         let mut hits = Vec::with_capacity(rows.len());
         for row in &rows {
             let mode: String = row.try_get("search_mode").map_err(MetaError::from)?;
@@ -721,83 +843,104 @@ impl Store {
                 score,
             });
         }
-        Ok((hits, full))
+        Ok(hits)
     }
 
-    /// Counts per value over the whole match. The checked buckets' matches are read and
-    /// counted here, one batch at a time, so only visible objects count.
-    async fn facet(
+    /// Counts per value over the whole match, for every facet asked. The checked buckets'
+    /// matches are read and counted here, one batch at a time, so only visible objects count.
+    async fn facets(
         &self,
         d: Dialect,
         c: &Valid<'_>,
-        field: &FacetField,
         visible: &(dyn Fn(&ObjectRecord) -> bool + Send + Sync),
-    ) -> Result<Facet, SearchError> {
+    ) -> Result<Vec<Facet>, SearchError> {
+        let fields = &c.q.facets;
+        if fields.is_empty() {
+            return Ok(Vec::new());
+        }
         let checked = !c.q.checked_buckets.is_empty();
         let part = if checked { Part::Unchecked } else { Part::All };
-        let mut counts = self.facet_sql(d, c, field, part, !checked).await?;
-        if checked {
-            self.count_checked(d, c, field, visible, &mut counts)
-                .await?;
+        let mut all = self.facet_sql(d, c, part, !checked).await?;
+        let mut out = Vec::with_capacity(fields.len());
+        for (field, counts) in fields.iter().zip(all.iter_mut()) {
+            if checked {
+                self.count_checked(d, c, field, visible, counts).await?;
+            }
+            let mut values: Vec<FacetValue> = std::mem::take(counts)
+                .into_iter()
+                .map(|(value, count)| FacetValue { value, count })
+                .collect();
+            // Byte order breaks ties, as `COLLATE "C"` does in SQL.
+            values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+            values.truncate(FACET_TOP as usize);
+            out.push(Facet {
+                field: field.clone(),
+                values,
+            });
         }
-        let mut values: Vec<FacetValue> = counts
-            .into_iter()
-            .map(|(value, count)| FacetValue { value, count })
-            .collect();
-        // Byte order breaks ties, as `COLLATE "C"` does in SQL.
-        values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-        values.truncate(FACET_TOP as usize);
-        Ok(Facet {
-            field: field.clone(),
-            values,
-        })
+        Ok(out)
     }
 
-    /// One facet counted by the database over `part` of the match; the top values only when
-    /// `top` (else every value, to be added to).
+    /// Every facet counted by the database over `part` of the match, in one statement that
+    /// finds the matches once; the top values only when `top` (else every value, to be added
+    /// to). One map per facet, in the order asked.
     async fn facet_sql(
         &self,
         d: Dialect,
         c: &Valid<'_>,
-        field: &FacetField,
         part: Part,
         top: bool,
-    ) -> Result<BTreeMap<String, i64>, SearchError> {
+    ) -> Result<Vec<BTreeMap<String, i64>>, SearchError> {
+        let fields = &c.q.facets;
         let mut sql = Sql::default();
+        sql.push("WITH m AS MATERIALIZED (");
         matched(
             d,
             c,
             &mut sql,
-            "o.bucket AS b, o.key AS k, o.content_type AS ct",
+            &format!("o.bucket AS b, o.content_type AS ct{}", d.facet_cols()),
             part,
+            Rank::None,
         );
-        let inner = std::mem::take(&mut sql.text);
+        sql.push(")");
         let limit = if top { FACET_TOP } else { i64::MAX };
-        let outer = match field {
-            FacetField::ContentType | FacetField::Bucket => {
-                let col = if *field == FacetField::Bucket {
-                    "b"
-                } else {
-                    "ct"
-                };
-                format!(
-                    "SELECT m.{col} AS v, COUNT(*) AS n FROM ({inner}) m GROUP BY m.{col} \
-                     ORDER BY COUNT(*) DESC, m.{col}{} LIMIT {limit}",
-                    d.collate_c()
-                )
-            }
-            FacetField::Attr(name) => d.attr_facet(&mut sql, &inner, name, limit),
-        };
-        sql.push(&outer);
+        let mut parts = Vec::with_capacity(fields.len());
+        for (i, field) in fields.iter().enumerate() {
+            let one = match field {
+                FacetField::ContentType | FacetField::Bucket => {
+                    let col = if *field == FacetField::Bucket {
+                        "b"
+                    } else {
+                        "ct"
+                    };
+                    format!(
+                        "SELECT m.{col} AS v, COUNT(*) AS n FROM m GROUP BY m.{col} \
+                         ORDER BY COUNT(*) DESC, m.{col}{} LIMIT {limit}",
+                        d.collate_c()
+                    )
+                }
+                FacetField::Attr(name) => d.attr_facet(&mut sql, "m", name, limit),
+            };
+            parts.push(format!(
+                "SELECT CAST({i} AS BIGINT) AS f, x{i}.v AS v, x{i}.n AS n FROM ({one}) x{i}"
+            ));
+        }
+        sql.push(" ").push(&parts.join(" UNION ALL "));
         let rows = sql
             .query()
             .fetch_all(&self.pool)
             .await
             .map_err(MetaError::from)?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("v")?, r.try_get("n")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| MetaError::from(e).into())
+        let mut out = vec![BTreeMap::new(); fields.len()];
+        for r in &rows {
+            let (f, v, n): (i64, String, i64) =
+                (|| Ok::<_, sqlx::Error>((r.try_get("f")?, r.try_get("v")?, r.try_get("n")?)))()
+                    .map_err(MetaError::from)?;
+            if let Some(m) = usize::try_from(f).ok().and_then(|f| out.get_mut(f)) {
+                m.insert(v, n);
+            }
+        }
+        Ok(out)
     }
 
     /// Adds the visible matches of the checked buckets to `counts`, reading them in key order
@@ -819,7 +962,7 @@ impl Store {
                 .map(|col| format!("o.{col}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            matched(d, c, &mut sql, &select, Part::Checked);
+            matched(d, c, &mut sql, &select, Part::Checked, Rank::None);
             if let Some((b, k)) = &after {
                 let (b, k) = (sql.text(b.clone()), sql.text(k.clone()));
                 sql.push(&format!(" AND (o.bucket, o.key) > ({b}, {k})"));

@@ -3,7 +3,7 @@
 //! Any input either becomes a query of plain words, rendered for each engine with every word
 //! quoted, or a [`QueryError`] saying what is wrong. Punctuation between words is ignored.
 
-use super::text::{MAX_WORD_BYTES, words};
+use super::text::{Field, MAX_WORD_BYTES, words};
 
 /// Longest accepted `q`, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
@@ -196,51 +196,137 @@ pub(crate) fn parse(q: &str) -> Result<TextQuery, QueryError> {
 }
 
 impl TextQuery {
-    /// The FTS5 MATCH expression. Words hold only letters and digits, so quoting them is safe.
+    /// The FTS5 MATCH expression: every group in any column.
     pub(crate) fn to_fts5(&self) -> String {
-        let atom = |a: &Atom| {
-            format!(
-                "\"{}\"{}",
-                a.words.join(" "),
-                if a.prefix { "*" } else { "" }
-            )
+        let groups: Vec<String> = self.all.iter().map(|g| fts5_group(g, &[])).collect();
+        self.fts5_without(groups.join(" AND "))
+    }
+
+    /// As [`TextQuery::to_fts5`] for a query of one group, matching only the documents where
+    /// the group's best match is in `level` (see [`Field`]).
+    pub(crate) fn fts5_level(&self, level: Field) -> String {
+        let g = &self.all[0];
+        let expr = match level {
+            Field::Name => fts5_group(g, &[Field::Name]),
+            Field::Path => format!(
+                "{} NOT {}",
+                fts5_group(g, &[Field::Path]),
+                fts5_group(g, &[Field::Name])
+            ),
+            Field::Rest => format!(
+                "{} NOT {}",
+                fts5_group(g, &[]),
+                fts5_group(g, &[Field::Name, Field::Path])
+            ),
         };
-        let mut expr = self
-            .all
-            .iter()
-            .map(|g| format!("({})", g.iter().map(atom).collect::<Vec<_>>().join(" OR ")))
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        self.fts5_without(expr)
+    }
+
+    /// Group `g` matching in `field` only, as FTS5.
+    pub(crate) fn fts5_group_in(&self, g: usize, field: Field) -> String {
+        fts5_group(&self.all[g], &[field])
+    }
+
+    fn fts5_without(&self, mut expr: String) -> String {
         for a in &self.none {
-            expr = format!("({expr}) NOT {}", atom(a));
+            expr = format!("({expr}) NOT {}", fts5_atom(a));
         }
         expr
     }
 
-    /// The PostgreSQL `to_tsquery` text. Words hold only letters and digits, so quoting them
-    /// is safe.
+    /// The PostgreSQL `tsquery` text (a literal: ArtStore cut the words, not the database's
+    /// parser): every group in any field.
     pub(crate) fn to_tsquery(&self) -> String {
-        let atom = |a: &Atom| {
-            let n = a.words.len();
-            let ws: Vec<String> = a
-                .words
-                .iter()
-                .enumerate()
-                .map(|(i, w)| {
-                    let star = if a.prefix && i + 1 == n { ":*" } else { "" };
-                    format!("'{w}'{star}")
-                })
-                .collect();
-            format!("({})", ws.join(" <-> "))
-        };
-        let mut parts: Vec<String> = self
-            .all
-            .iter()
-            .map(|g| format!("({})", g.iter().map(atom).collect::<Vec<_>>().join(" | ")))
-            .collect();
-        parts.extend(self.none.iter().map(|a| format!("!{}", atom(a))));
+        let mut parts: Vec<String> = self.all.iter().map(|g| ts_group(g, "")).collect();
+        parts.extend(self.none.iter().map(|a| format!("!{}", ts_atom(a, ""))));
         parts.join(" & ")
     }
+
+    /// As [`TextQuery::fts5_level`], for PostgreSQL.
+    pub(crate) fn tsquery_level(&self, level: Field) -> String {
+        let g = &self.all[0];
+        let mut parts = match level {
+            Field::Name => vec![ts_group(g, "A")],
+            Field::Path => vec![ts_group(g, "B"), format!("!{}", ts_group(g, "A"))],
+            Field::Rest => vec![ts_group(g, ""), format!("!{}", ts_group(g, "AB"))],
+        };
+        parts.extend(self.none.iter().map(|a| format!("!{}", ts_atom(a, ""))));
+        parts.join(" & ")
+    }
+
+    /// Group `g` matching in `field` only, as a `tsquery`.
+    pub(crate) fn tsquery_group_in(&self, g: usize, field: Field) -> String {
+        ts_group(&self.all[g], weight_letter(field))
+    }
+}
+
+/// The `tsvector` weight letter of each field (postgres.rs writes the document so).
+pub(crate) fn weight_letter(f: Field) -> &'static str {
+    match f {
+        Field::Name => "A",
+        Field::Path => "B",
+        Field::Rest => "D",
+    }
+}
+
+/// The FTS5 column of each field (migration 0016).
+pub(crate) fn column(f: Field) -> &'static str {
+    match f {
+        Field::Name => "name",
+        Field::Path => "path",
+        Field::Rest => "rest",
+    }
+}
+
+/// Words hold only letters and digits, so quoting them is safe.
+fn fts5_atom(a: &Atom) -> String {
+    format!(
+        "\"{}\"{}",
+        a.words.join(" "),
+        if a.prefix { "*" } else { "" }
+    )
+}
+
+/// A group (its atoms ORed), in the given columns only when `fields` is not empty.
+fn fts5_group(g: &[Atom], fields: &[Field]) -> String {
+    let atoms = format!(
+        "({})",
+        g.iter().map(fts5_atom).collect::<Vec<_>>().join(" OR ")
+    );
+    if fields.is_empty() {
+        return atoms;
+    }
+    let cols: Vec<&str> = fields.iter().map(|f| column(*f)).collect();
+    format!("({{{}}} : {atoms})", cols.join(" "))
+}
+
+/// An atom as a `tsquery`, each word restricted to the `weights` letters when not empty.
+fn ts_atom(a: &Atom, weights: &str) -> String {
+    let n = a.words.len();
+    let ws: Vec<String> = a
+        .words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let star = if a.prefix && i + 1 == n { "*" } else { "" };
+            if star.is_empty() && weights.is_empty() {
+                format!("'{w}'")
+            } else {
+                format!("'{w}':{star}{weights}")
+            }
+        })
+        .collect();
+    format!("({})", ws.join(" <-> "))
+}
+
+fn ts_group(g: &[Atom], weights: &str) -> String {
+    format!(
+        "({})",
+        g.iter()
+            .map(|a| ts_atom(a, weights))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    )
 }
 
 #[cfg(test)]
@@ -279,6 +365,39 @@ mod tests {
         assert_eq!(
             parse("report.pdf").unwrap().all,
             vec![vec![atom(&["report", "pdf"], false)]]
+        );
+    }
+
+    #[test]
+    fn levels() {
+        let q = parse("rep* OR \"a b\" -x").unwrap();
+        assert_eq!(
+            q.fts5_level(Field::Name),
+            r#"(({name} : ("rep"* OR "a b"))) NOT "x""#
+        );
+        assert_eq!(
+            q.fts5_level(Field::Path),
+            r#"(({path} : ("rep"* OR "a b")) NOT ({name} : ("rep"* OR "a b"))) NOT "x""#
+        );
+        assert_eq!(
+            q.fts5_level(Field::Rest),
+            r#"(("rep"* OR "a b") NOT ({name path} : ("rep"* OR "a b"))) NOT "x""#
+        );
+        assert_eq!(
+            q.tsquery_level(Field::Name),
+            "(('rep':*A) | ('a':A <-> 'b':A)) & !('x')"
+        );
+        assert_eq!(
+            q.tsquery_level(Field::Path),
+            "(('rep':*B) | ('a':B <-> 'b':B)) & !(('rep':*A) | ('a':A <-> 'b':A)) & !('x')"
+        );
+        assert_eq!(
+            q.tsquery_level(Field::Rest),
+            "(('rep':*) | ('a' <-> 'b')) & !(('rep':*AB) | ('a':AB <-> 'b':AB)) & !('x')"
+        );
+        assert_eq!(
+            q.tsquery_group_in(0, Field::Path),
+            "(('rep':*B) | ('a':B <-> 'b':B))"
         );
     }
 

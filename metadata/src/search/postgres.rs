@@ -1,31 +1,26 @@
-//! PostgreSQL: one `search_docs` row per object with the words as a `tsvector` (`simple`
-//! configuration, GIN) for `q`, and attributes and tags as `JSONB` (GIN) for `attr.*` and
+//! PostgreSQL: one `search_docs` row per object with the words as a `tsvector` (GIN, written
+//! as a literal with each field's weight: see [`tsvector`]) for `q`, and attributes and tags as `JSONB` (GIN) for `attr.*` and
 //! `tag.*` filters. Text comparisons use `COLLATE "C"` (byte order, as on SQLite).
 
 use std::collections::BTreeMap;
 
 use sqlx::{AnyConnection, AssertSqlSafe};
 
+use super::parse::weight_letter;
 use super::sql::{Arg, Sql};
-use super::text::{document, number};
+use super::text::{Document, Field, document, number};
 use super::{AttrCond, AttrFilter};
 use crate::bulk::{placeholders, values_per_insert};
 use crate::{MetaError, ObjectRecord};
 
 pub(super) const COLLATE_C: &str = " COLLATE \"C\"";
 
-pub(super) fn joins(_text: bool) -> &'static str {
-    " JOIN search_docs d ON d.bucket = o.bucket AND d.key = o.key"
-}
+pub(super) const FROM: &str = " FROM objects o JOIN storage_elements e ON e.name = o.bucket \
+     JOIN search_docs d ON d.bucket = o.bucket AND d.key = o.key";
 
+/// `p` is a `tsquery` literal (parse.rs): ArtStore cut the words, not the database's parser.
 pub(super) fn text_match(p: &str) -> String {
-    format!("d.doc @@ to_tsquery('simple', {p})")
-}
-
-/// ts_rank depends on the document and the query only, never on the other rows, so a
-/// relevance cursor stays valid while other objects are written.
-pub(super) fn score(p: &str) -> String {
-    format!("(ts_rank(d.doc, to_tsquery('simple', {p}))::float8)")
+    format!("d.doc @@ {p}::tsquery")
 }
 
 fn one(name: &str, value: &str) -> String {
@@ -75,14 +70,13 @@ pub(super) fn tag_cond(sql: &mut Sql, key: &str, value: &str) -> String {
     format!("d.tags @> {}::jsonb", sql.text(one(key, value)))
 }
 
-/// Counts per value of one attribute over the rows of `matched` (columns b, k).
-pub(super) fn attr_facet(sql: &mut Sql, matched: &str, name: &str, top: i64) -> String {
+/// Counts per value of one attribute over the rows of `source` (with their `attrs`).
+pub(super) fn attr_facet(sql: &mut Sql, source: &str, name: &str, top: i64) -> String {
     let n = sql.text(name);
     format!(
-        "SELECT a.attrs ->> {n} AS v, COUNT(*) AS n FROM search_docs a \
-         JOIN ({matched}) m ON a.bucket = m.b AND a.key = m.k \
-         WHERE a.attrs ? {n} \
-         GROUP BY a.attrs ->> {n} ORDER BY COUNT(*) DESC, (a.attrs ->> {n}) COLLATE \"C\" LIMIT {top}"
+        "SELECT m.attrs ->> {n} AS v, COUNT(*) AS n FROM {source} m WHERE m.attrs ? {n} \
+         GROUP BY m.attrs ->> {n} ORDER BY COUNT(*) DESC, (m.attrs ->> {n}) COLLATE \"C\" \
+         LIMIT {top}"
     )
 }
 
@@ -107,8 +101,45 @@ fn doc_row(
         attrs: serde_json::to_string(attrs).map_err(MetaError::corrupt)?,
         nums: serde_json::Value::Object(nums).to_string(),
         tags: serde_json::to_string(tags).map_err(MetaError::corrupt)?,
-        doc: document(key, attrs, tags),
+        doc: tsvector(&document(key, attrs, tags)),
     })
+}
+
+/// PostgreSQL keeps at most this many positions per word, and none above this position.
+const MAX_POSITIONS: usize = 255;
+const MAX_POSITION: u32 = 16_383;
+
+/// The document as a `tsvector` literal: every word at its position, weighted by its field
+/// (A file name, B folders, D the rest) for relevance, with one free position between fields
+/// so that a phrase never spans two (as on SQLite, where fields are FTS5 columns).
+fn tsvector(d: &Document) -> String {
+    let mut at: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut pos = 0u32;
+    for f in Field::ALL {
+        for w in d.field(f) {
+            pos += 1;
+            let p = at.entry(w.as_str()).or_default();
+            if p.len() < MAX_POSITIONS && pos <= MAX_POSITION {
+                let letter = if f == Field::Rest {
+                    ""
+                } else {
+                    weight_letter(f)
+                };
+                p.push(format!("{pos}{letter}"));
+            }
+        }
+        pos += 1;
+    }
+    at.iter()
+        .map(|(w, p)| {
+            if p.is_empty() {
+                format!("'{w}'")
+            } else {
+                format!("'{w}':{}", p.join(","))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 const DOC_COLS: usize = 8;
@@ -118,7 +149,7 @@ const DOC_INSERT: &str =
 /// `$f, $f+1` … as one `search_docs` row of `INSERT … VALUES`.
 fn doc_values(f: usize) -> String {
     format!(
-        "(${f}, ${}, ${}::jsonb, ${}::jsonb, ${}::jsonb, to_tsvector('simple', ${}), ${}, ${})",
+        "(${f}, ${}, ${}::jsonb, ${}::jsonb, ${}::jsonb, ${}::tsvector, ${}, ${})",
         f + 1,
         f + 2,
         f + 3,
