@@ -974,7 +974,7 @@ storage_test!(
         let p2 = pattern(64 * 1024, 12);
         let mut whole = p1.clone();
         whole.extend_from_slice(&p2);
-        let (mut completed_wins, mut sweep_wins) = (0u64, 0u64);
+        let (mut completed_wins, mut sweep_wins, mut late_parts) = (0u64, 0u64, 0u64);
         for round in 0..ROUNDS {
             let key = format!("r/{round}");
             let begun = Instant::now();
@@ -987,14 +987,28 @@ storage_test!(
             if let Some(wait) = at.checked_sub(begun.elapsed()) {
                 tokio::time::sleep(wait).await;
             }
-            let res = c
-                .complete_multipart_upload()
-                .bucket("race")
-                .key(&key)
-                .upload_id(&id)
-                .multipart_upload(completed(&[(1, e1), (2, e2)]))
-                .send()
-                .await;
+            // A late part races both: it must be recorded whole or refused, never left over.
+            let (res, late) = tokio::join!(
+                c.complete_multipart_upload()
+                    .bucket("race")
+                    .key(&key)
+                    .upload_id(&id)
+                    .multipart_upload(completed(&[(1, e1), (2, e2)]))
+                    .send(),
+                c.upload_part()
+                    .bucket("race")
+                    .key(&key)
+                    .upload_id(&id)
+                    .part_number(3)
+                    .body(ByteStream::from(p2.clone()))
+                    .send(),
+            );
+            match late {
+                Ok(_) => late_parts += 1,
+                Err(e) => {
+                    sdk_err::<(), _>(Err(e)).assert(404, "NoSuchUpload");
+                }
+            }
             match res {
                 Ok(_) => {
                     completed_wins += 1;
@@ -1008,7 +1022,9 @@ storage_test!(
             }
             assert!(!upload_ids(&c, "race").await.contains(&id));
         }
-        eprintln!("{ROUNDS} rounds: Complete won {completed_wins}, the sweep won {sweep_wins}");
+        eprintln!(
+            "{ROUNDS} rounds: Complete won {completed_wins}, the sweep won {sweep_wins}; {late_parts} late parts recorded before the upload ended"
+        );
         assert_eq!(completed_wins + sweep_wins, ROUNDS as u64);
         // Exactly one side won each round: the sweep counted only the rounds it won.
         wait_for("the expiry counter", || {
@@ -1024,6 +1040,16 @@ storage_test!(
         })
         .await;
         srv.assert_no_temp_files("race");
+        // No part row outlived its upload.
+        let mut conn = srv.index_conn().await;
+        let orphans: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM multipart_parts p WHERE NOT EXISTS \
+             (SELECT 1 FROM multipart_uploads u WHERE u.upload_id = p.upload_id)",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("count orphan parts");
+        assert_eq!(orphans, 0, "part rows without their upload");
         assert_eq!(
             list_keys(&c, "race").await.len(),
             usize::try_from(completed_wins).unwrap()
@@ -1034,3 +1060,31 @@ storage_test!(
         );
     }
 );
+
+#[test]
+fn invalid_expiry_settings_stop_the_server_with_a_clear_error() {
+    for (flag, value) in [
+        ("--multipart-expiry", "soon"),
+        ("--multipart-expiry", "-3d"),
+        ("--multipart-expiry-interval", "0s"),
+        ("--multipart-expiry-interval", "often"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = std::process::Command::new(artstore_bin())
+            .args(["serve", "--data-dir"])
+            .arg(dir.path())
+            .args(["--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .arg(format!("{flag}={value}"))
+            .env_remove("ARTSTORE_DATABASE_URL")
+            .env_remove("ARTSTORE_CONFIG")
+            .output()
+            .expect("run artstore serve");
+        let err = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(!out.status.success(), "{flag} {value} was accepted");
+        assert!(err.contains("multipart_expiry"), "{flag} {value}: {err}");
+    }
+}
