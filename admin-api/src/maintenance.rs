@@ -329,7 +329,7 @@ impl Maintenance {
         // An element on its own root path is a symlink to it: the link is the truth.
         let path = self.fs.element_path(bucket);
         let backend = artstore_metadata::local_backend(path.as_deref());
-        let (new, created_ms, history, tags) = match doc {
+        let (new, created_ms, history, tags, lifecycle) = match doc {
             Ok(doc) => (
                 NewElement {
                     backend: match (&path, import_key_template(&doc.backend.to_string())) {
@@ -345,6 +345,7 @@ impl Maintenance {
                 doc.created_ms,
                 doc.history,
                 doc.tags,
+                doc.lifecycle,
             ),
             Err(why) => {
                 if self.fs.sidecars(bucket, None).await?.is_empty() {
@@ -365,7 +366,7 @@ impl Maintenance {
                     description: None,
                     created_by: "recovery".into(),
                 };
-                (new, None, Vec::new(), BTreeMap::new())
+                (new, None, Vec::new(), BTreeMap::new(), None)
             }
         };
         match self.store.restore_element(&new, created_ms, &history).await {
@@ -375,6 +376,11 @@ impl Maintenance {
         }
         if !tags.is_empty() {
             self.store.set_bucket_tags(bucket, &tags).await?;
+        }
+        if let Some(lifecycle) = &lifecycle {
+            self.store
+                .set_bucket_lifecycle(bucket, Some(lifecycle))
+                .await?;
         }
         Ok(true)
     }

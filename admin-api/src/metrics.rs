@@ -81,6 +81,8 @@ pub struct Metrics {
     s3_sent: Family<S3OpLabels, Counter>,
     admin_requests: Family<AdminRequestLabels, Counter>,
     admin_duration: Histograms<AdminRouteLabels>,
+    /// Incomplete multipart uploads aborted by the expiry sweep.
+    uploads_expired: Counter,
     /// Interned route templates: the set is bounded by the router's routes.
     routes: RwLock<HashMap<Box<str>, Arc<str>>>,
     elements: Arc<ElementUsage>,
@@ -107,6 +109,12 @@ impl Metrics {
             Histograms::<AdminRouteLabels>::new_with_constructor(latency_histogram);
         let elements = Arc::new(ElementUsage::default());
         let spool = Arc::new(AuditSpoolGauges::default());
+        let uploads_expired = Counter::default();
+        registry.register(
+            "multipart_uploads_expired",
+            "Incomplete multipart uploads aborted because they were older than their expiry age",
+            uploads_expired.clone(),
+        );
         registry.register(
             "s3_requests",
             "S3 requests by operation and HTTP status",
@@ -151,6 +159,7 @@ impl Metrics {
             s3_sent,
             admin_requests,
             admin_duration,
+            uploads_expired,
             routes: RwLock::new(HashMap::new()),
             elements,
             spool,
@@ -182,6 +191,11 @@ impl Metrics {
         self.s3_sent
             .get_or_create(&S3OpLabels { operation })
             .clone()
+    }
+
+    /// The counter of expired multipart uploads, for the expiry sweep to add to.
+    pub fn uploads_expired(&self) -> Counter {
+        self.uploads_expired.clone()
     }
 
     /// The shared label value of a route template.

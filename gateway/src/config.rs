@@ -2,6 +2,7 @@
 //! TOML file named by `--config`, then defaults.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Deserialize;
@@ -51,6 +52,16 @@ pub struct ServeArgs {
     /// milliseconds; default 2000.
     #[arg(long = "database-timeout-ms", env = "ARTSTORE_DATABASE_TIMEOUT_MS")]
     pub database_timeout_ms: Option<u64>,
+    /// Age after which an incomplete multipart upload is aborted (e.g. 7d, 36h, 90s), unless
+    /// a lifecycle rule of its bucket says otherwise; 0 or off: never. Default 7d.
+    #[arg(long = "multipart-expiry", env = "ARTSTORE_MULTIPART_EXPIRY")]
+    pub multipart_expiry: Option<String>,
+    /// How often the expiry of incomplete multipart uploads runs (e.g. 1h, 30s). Default 1h.
+    #[arg(
+        long = "multipart-expiry-interval",
+        env = "ARTSTORE_MULTIPART_EXPIRY_INTERVAL"
+    )]
+    pub multipart_expiry_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +80,33 @@ struct FileConfig {
     log_format: Option<String>,
     restore_rate_bytes: Option<u64>,
     database_timeout_ms: Option<u64>,
+    multipart_expiry: Option<String>,
+    multipart_expiry_interval: Option<String>,
+}
+
+/// Default age of an incomplete multipart upload that is aborted (AWS users set 7 days).
+pub const DEFAULT_MULTIPART_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default time between two sweeps for expired uploads.
+pub const DEFAULT_MULTIPART_EXPIRY_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// A duration setting such as `7d`, `36h`, `90s` or `500ms`.
+fn duration(name: &str, text: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(text.trim()).with_context(|| {
+        format!("{name} = '{text}' is not a duration (examples: 7d, 36h, 90s, 500ms)")
+    })
+}
+
+/// The expiry age: `None` when turned off with `0` or `off`.
+fn expiry(text: Option<String>) -> anyhow::Result<Option<Duration>> {
+    let Some(text) = text else {
+        return Ok(Some(DEFAULT_MULTIPART_EXPIRY));
+    };
+    let t = text.trim();
+    if t == "0" || t.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let d = duration("multipart_expiry", t)?;
+    Ok((!d.is_zero()).then_some(d))
 }
 
 /// Fully resolved settings.
@@ -88,7 +126,12 @@ pub struct Settings {
     /// Bytes per second a restore may read while verifying; `None` = unlimited.
     pub restore_rate_bytes: Option<u64>,
     /// Bound on waiting for a PostgreSQL connection (connecting or checking one).
-    pub database_timeout: std::time::Duration,
+    pub database_timeout: Duration,
+    /// Age after which incomplete multipart uploads are aborted; `None` = never (bucket
+    /// lifecycle rules still apply).
+    pub multipart_expiry: Option<Duration>,
+    /// Time between two expiry sweeps.
+    pub multipart_expiry_interval: Duration,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -129,8 +172,22 @@ impl Settings {
                 .filter(|r| *r > 0),
             database_timeout: match args.database_timeout_ms.or(file.database_timeout_ms) {
                 Some(0) => anyhow::bail!("database_timeout_ms must be at least 1"),
-                Some(ms) => std::time::Duration::from_millis(ms),
+                Some(ms) => Duration::from_millis(ms),
                 None => artstore_metadata::DEFAULT_DB_TIMEOUT,
+            },
+            multipart_expiry: expiry(pick(&args.multipart_expiry, file.multipart_expiry))?,
+            multipart_expiry_interval: match pick(
+                &args.multipart_expiry_interval,
+                file.multipart_expiry_interval,
+            ) {
+                None => DEFAULT_MULTIPART_EXPIRY_INTERVAL,
+                Some(t) => {
+                    let d = duration("multipart_expiry_interval", &t)?;
+                    if d.is_zero() {
+                        anyhow::bail!("multipart_expiry_interval must be more than 0");
+                    }
+                    d
+                }
             },
             data_dir,
         })

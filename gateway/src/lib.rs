@@ -21,3 +21,4 @@ pub mod s3;
 pub mod search_cli;
 pub mod server;
 pub mod signed;
+pub mod upload_expiry;

@@ -94,6 +94,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let metrics = Arc::new(Metrics::new());
+    tokio::spawn(
+        crate::upload_expiry::UploadExpiry::new(
+            store.clone(),
+            fs.clone(),
+            settings.multipart_expiry,
+            metrics.uploads_expired(),
+        )
+        .run(settings.multipart_expiry_interval),
+    );
     let admin = artstore_admin::router(artstore_admin::AdminState {
         store: store.clone(),
         keys: keys.clone(),

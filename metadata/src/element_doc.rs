@@ -52,6 +52,9 @@ struct Document {
     /// Bucket tags (PutBucketTagging).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     tags: std::collections::BTreeMap<String, String>,
+    /// Lifecycle rules (PutBucketLifecycleConfiguration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lifecycle: Option<crate::Lifecycle>,
 }
 
 impl Element {
@@ -78,6 +81,7 @@ impl Element {
                 })
                 .collect(),
             tags: self.tags.clone(),
+            lifecycle: self.lifecycle.clone(),
         };
         serde_json::to_vec_pretty(&doc).unwrap_or_default()
     }
@@ -93,6 +97,7 @@ pub struct ElementDoc {
     pub created_by: Option<String>,
     pub history: Vec<ModeChange>,
     pub tags: std::collections::BTreeMap<String, String>,
+    pub lifecycle: Option<crate::Lifecycle>,
     /// The backend as recorded (e.g. an imported element's key template, see
     /// `imported_backend`).
     pub backend: serde_json::Value,
@@ -128,6 +133,7 @@ impl ElementDoc {
             created_by: doc.created_by,
             history,
             tags: doc.tags,
+            lifecycle: doc.lifecycle,
             backend: doc.backend,
         })
     }

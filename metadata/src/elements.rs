@@ -31,7 +31,7 @@ pub fn import_key_template(backend: &str) -> Option<String> {
 
 macro_rules! element_cols {
     () => {
-        "name, mode, backend, capacity_bytes, used_bytes, object_count, description, created_by, created_ms, updated_ms, mode_changed_ms, tags"
+        "name, mode, backend, capacity_bytes, used_bytes, object_count, description, created_by, created_ms, updated_ms, mode_changed_ms, tags, lifecycle"
     };
 }
 
@@ -54,6 +54,10 @@ fn element_from_row(row: &AnyRow) -> Result<Element, MetaError> {
             .map(|t| map_from_json(&t))
             .transpose()?
             .unwrap_or_default(),
+        lifecycle: row
+            .try_get::<Option<String>, _>("lifecycle")?
+            .map(|t| crate::Lifecycle::from_json(&t))
+            .transpose()?,
     })
 }
 
@@ -79,7 +83,7 @@ async fn insert_element<'e>(
     let res = sqlx::query(concat!(
         "INSERT INTO storage_elements (",
         element_cols!(),
-        ") VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9, NULL)"
+        ") VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9, NULL, NULL)"
     ))
     .bind(&new.name)
     .bind(new.mode.as_str())

@@ -12,6 +12,7 @@ mod element_doc;
 mod elements;
 mod error;
 mod keys;
+mod lifecycle;
 mod list;
 mod model;
 mod multipart;
@@ -31,6 +32,7 @@ pub use elements::{
 };
 pub use error::MetaError;
 pub use keys::SigningKey;
+pub use lifecycle::{Lifecycle, LifecycleRule, PrefixForm, UploadAge};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use model::*;
 pub use names::is_valid_bucket_name;

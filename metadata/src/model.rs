@@ -105,6 +105,9 @@ pub struct Element {
     pub mode_changed_ms: Option<i64>,
     /// Bucket tags (PutBucketTagging); empty = no tag set.
     pub tags: BTreeMap<String, String>,
+    /// Lifecycle rules (PutBucketLifecycleConfiguration); not part of the admin API's view.
+    #[serde(skip)]
+    pub lifecycle: Option<crate::Lifecycle>,
 }
 
 /// One object's index row: a cache of its attr.json plus where its data lives.

@@ -115,8 +115,26 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a part; a re-upload of the same number replaces it.
+    /// Records a part; a re-upload of the same number replaces it. `NotFound` when the upload
+    /// is gone (aborted, expired or completed): the upload row is locked for the insert, so a
+    /// part and the end of its upload never both win.
     pub async fn put_part(&self, p: &Part) -> Result<(), MetaError> {
+        let mut tx = self.begin_write().await?;
+        // SQLite needs no lock: `BEGIN IMMEDIATE` already holds the only write lock.
+        let exists = match self.kind() {
+            crate::DbKind::Postgres => {
+                "SELECT upload_id FROM multipart_uploads WHERE upload_id = $1 FOR SHARE"
+            }
+            crate::DbKind::Sqlite => "SELECT upload_id FROM multipart_uploads WHERE upload_id = $1",
+        };
+        if sqlx::query(exists)
+            .bind(&p.upload_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none()
+        {
+            return Err(MetaError::NotFound(format!("upload '{}'", p.upload_id)));
+        }
         sqlx::query(
             "INSERT INTO multipart_parts (upload_id, part_number, size, etag, checksums, created_ms) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (upload_id, part_number) DO UPDATE SET \
@@ -128,8 +146,9 @@ impl Store {
         .bind(&p.etag)
         .bind(map_to_json(&p.checksums))
         .bind(p.created_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -153,17 +172,34 @@ impl Store {
 
     /// Forgets an upload and its parts; true if it existed.
     pub async fn delete_upload(&self, upload_id: &str) -> Result<bool, MetaError> {
+        self.delete_upload_if(upload_id, None).await
+    }
+
+    /// As `delete_upload`, but only if the upload began before `begun_before` (ms), when
+    /// given: the decision to expire an upload is made here, in the deleting transaction.
+    pub async fn delete_upload_if(
+        &self,
+        upload_id: &str,
+        begun_before: Option<i64>,
+    ) -> Result<bool, MetaError> {
         let mut tx = self.begin_write().await?;
+        // The upload row first: its row lock orders this against `put_part` (PostgreSQL), so
+        // the parts deleted next include every part recorded before.
+        let res =
+            sqlx::query("DELETE FROM multipart_uploads WHERE upload_id = $1 AND created_ms < $2")
+                .bind(upload_id)
+                .bind(begun_before.unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
+        if res.rows_affected() == 0 {
+            return Ok(false);
+        }
         sqlx::query("DELETE FROM multipart_parts WHERE upload_id = $1")
             .bind(upload_id)
             .execute(&mut *tx)
             .await?;
-        let res = sqlx::query("DELETE FROM multipart_uploads WHERE upload_id = $1")
-            .bind(upload_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(res.rows_affected() > 0)
+        Ok(true)
     }
 
     /// Atomically turns an upload into an object: the upload disappears and the object
@@ -178,11 +214,7 @@ impl Store {
         rule: impl FnOnce(WriteView<'_>) -> Result<(), E> + Send,
     ) -> Result<Option<ObjectRecord>, Checked<E>> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM multipart_parts WHERE upload_id = $1")
-            .bind(upload_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(MetaError::from)?;
+        // The upload row first, as in `delete_upload_if`.
         let res = sqlx::query("DELETE FROM multipart_uploads WHERE upload_id = $1")
             .bind(upload_id)
             .execute(&mut *tx)
@@ -191,6 +223,11 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(MetaError::NotFound(format!("upload '{upload_id}'")).into());
         }
+        sqlx::query("DELETE FROM multipart_parts WHERE upload_id = $1")
+            .bind(upload_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(MetaError::from)?;
         let old = self.upsert_object_tx(&mut tx, rec, rule).await?;
         // Remembered for retries; expired records go in the same (indexed, cheap) step.
         sqlx::query("DELETE FROM completed_uploads WHERE completed_ms < $1")

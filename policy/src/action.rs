@@ -40,6 +40,11 @@ pub enum Action {
     DeleteBucketPolicy,
     /// PutBucketTagging and DeleteBucketTagging (AWS names both `s3:PutBucketTagging`).
     PutBucketTagging,
+    /// GetBucketLifecycleConfiguration.
+    GetLifecycleConfiguration,
+    /// PutBucketLifecycleConfiguration and DeleteBucketLifecycle (AWS names both
+    /// `s3:PutLifecycleConfiguration`).
+    PutLifecycleConfiguration,
 }
 
 /// Every action name a statement may name (wildcards must match at least one of them).
@@ -68,6 +73,8 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy",
     "s3:PutBucketTagging",
+    "s3:GetLifecycleConfiguration",
+    "s3:PutLifecycleConfiguration",
 ];
 
 /// What a role must be allowed to do for an action.
@@ -108,6 +115,8 @@ impl Action {
             PutBucketPolicy => "s3:PutBucketPolicy",
             DeleteBucketPolicy => "s3:DeleteBucketPolicy",
             PutBucketTagging => "s3:PutBucketTagging",
+            GetLifecycleConfiguration => "s3:GetLifecycleConfiguration",
+            PutLifecycleConfiguration => "s3:PutLifecycleConfiguration",
         }
     }
 
@@ -153,9 +162,13 @@ impl Action {
             // A restore costs disk reads and changes the object's record: writers only.
             PutObject | UpdateObjectMetadata | DeleteObject | AbortMultipartUpload
             | RestoreObject | PutObjectTagging | DeleteObjectTagging => Class::Write,
-            GetBucketPolicy => Class::ReadConfig,
-            CreateBucket | DeleteBucket | PutBucketPolicy | DeleteBucketPolicy
-            | PutBucketTagging => Class::Admin,
+            GetBucketPolicy | GetLifecycleConfiguration => Class::ReadConfig,
+            CreateBucket
+            | DeleteBucket
+            | PutBucketPolicy
+            | DeleteBucketPolicy
+            | PutBucketTagging
+            | PutLifecycleConfiguration => Class::Admin,
         }
     }
 }

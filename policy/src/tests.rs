@@ -20,6 +20,7 @@ fn element(mode: Mode) -> Element {
         updated_ms: 0,
         mode_changed_ms: None,
         tags: Default::default(),
+        lifecycle: None,
     }
 }
 

@@ -8,6 +8,7 @@ mod conditional;
 mod context;
 mod copy;
 pub(crate) mod errors;
+mod lifecycle;
 mod list;
 mod multipart;
 mod multipart_checksum;
@@ -22,6 +23,7 @@ mod write;
 
 pub use body::{BodyCheck, CheckedBody};
 pub use context::ClientIp;
+pub(crate) use multipart::discard as discard_upload;
 pub use restore::{StatusOverride, apply_status};
 pub use unhonoured::check_honoured;
 pub use unsized_body::allow_unsized_body;
@@ -270,6 +272,24 @@ impl S3 for Gateway {
     }
     async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> R<GetBucketCorsOutput> {
         bucket::get_bucket_cors(self, req).await
+    }
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> R<GetBucketLifecycleConfigurationOutput> {
+        lifecycle::get(self, req).await
+    }
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> R<PutBucketLifecycleConfigurationOutput> {
+        lifecycle::put(self, req).await
+    }
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> R<DeleteBucketLifecycleOutput> {
+        lifecycle::delete(self, req).await
     }
     async fn get_bucket_tagging(
         &self,

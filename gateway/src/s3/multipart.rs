@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use artstore_backends::ChecksumAlgorithm as Alg;
-use artstore_metadata::{Identity, Part, PartRun, Upload};
+use artstore_backends::Staged;
+use artstore_metadata::{Identity, MetaError, Part, PartRun, Upload};
 use md5::{Digest as _, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
@@ -135,11 +136,14 @@ pub(crate) async fn upload_part(
         declared.compute(alg);
     }
     let body = i.body.take().unwrap_or_else(empty_body);
-    let staged = gw
+    let staged = match gw
         .fs
         .stage_part(&u.bucket, &u.upload_id, n, body, &declared.algorithms)
         .await
-        .map_err(errors::backend)?;
+    {
+        Ok(s) => s,
+        Err(e) => return Err(ended_or(gw, &u, errors::backend(e)).await),
+    };
     let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
     let checksums = declared.verify(&staged.digests, trailers)?;
     let part = Part {
@@ -150,17 +154,70 @@ pub(crate) async fn upload_part(
         checksums,
         created_ms: artstore_metadata::now_ms(),
     };
-    gw.fs
-        .commit_part(staged, &u.bucket, &u.upload_id, n)
-        .await
-        .map_err(errors::backend)?;
-    gw.store.put_part(&part).await.map_err(errors::meta)?;
+    record_part(gw, &u, n, staged, &part).await?;
     let mut out = UploadPartOutput {
         e_tag: Some(ETag::Strong(part.etag.clone())),
         ..Default::default()
     };
     fill_checksums!(out, &part.checksums);
     Ok(S3Response::new(out))
+}
+
+/// Puts a staged part in place and records it. A part racing the end of its upload (Abort,
+/// expiry, Complete) loses when the upload row is gone at its commit: its file goes too, and
+/// the answer is NoSuchUpload.
+async fn record_part(
+    gw: &Gateway,
+    u: &Upload,
+    n: u32,
+    staged: Staged,
+    part: &Part,
+) -> S3Result<()> {
+    if let Err(e) = gw.fs.commit_part(staged, &u.bucket, &u.upload_id, n).await {
+        return Err(ended_or(gw, u, errors::backend(e)).await);
+    }
+    match gw.store.put_part(part).await {
+        Ok(()) => Ok(()),
+        Err(MetaError::NotFound(_)) => Err(ended_or(gw, u, no_such_upload()).await),
+        Err(e) => Err(errors::meta(e)),
+    }
+}
+
+/// `err`, unless the upload ended while the request ran: then NoSuchUpload, and the part
+/// files it may have put back into the removed upload directory go.
+async fn ended_or(gw: &Gateway, u: &Upload, err: s3s::S3Error) -> s3s::S3Error {
+    match gw.store.get_upload(&u.upload_id).await {
+        Ok(None) => {
+            if let Err(e) = gw.fs.remove_upload(&u.bucket, &u.upload_id).await {
+                tracing::warn!(upload_id = %u.upload_id, error = %e, "cannot remove an ended upload's parts");
+            }
+            no_such_upload()
+        }
+        _ => err,
+    }
+}
+
+/// Ends an upload as AbortMultipartUpload does: the index rows go first, in one transaction
+/// that decides (only if the upload still exists and, with `begun_before`, began before that
+/// time), then the part files. False when the upload was already gone or is younger.
+pub(crate) async fn discard(
+    store: &artstore_metadata::Store,
+    fs: &artstore_backends::LocalFs,
+    bucket: &str,
+    upload_id: &str,
+    begun_before: Option<i64>,
+) -> S3Result<bool> {
+    if !store
+        .delete_upload_if(upload_id, begun_before)
+        .await
+        .map_err(errors::meta)?
+    {
+        return Ok(false);
+    }
+    fs.remove_upload(bucket, upload_id)
+        .await
+        .map_err(errors::backend)?;
+    Ok(true)
 }
 
 /// Every step towards a new object asks the evaluator as a PutObject on the key as it is now:
@@ -233,11 +290,14 @@ pub(crate) async fn upload_part_copy(
         .await
         .map_err(errors::backend)?;
     let algorithms: Vec<Alg> = upload_algorithm(&u).into_iter().collect();
-    let staged = gw
+    let staged = match gw
         .fs
         .stage_part(&u.bucket, &u.upload_id, n, body, &algorithms)
         .await
-        .map_err(errors::backend)?;
+    {
+        Ok(s) => s,
+        Err(e) => return Err(ended_or(gw, &u, errors::backend(e)).await),
+    };
     let now = artstore_metadata::now_ms();
     let part = Part {
         upload_id: u.upload_id.clone(),
@@ -247,11 +307,7 @@ pub(crate) async fn upload_part_copy(
         checksums: staged.digests.checksums_by_name(),
         created_ms: now,
     };
-    gw.fs
-        .commit_part(staged, &u.bucket, &u.upload_id, n)
-        .await
-        .map_err(errors::backend)?;
-    gw.store.put_part(&part).await.map_err(errors::meta)?;
+    record_part(gw, &u, n, staged, &part).await?;
     let mut result = CopyPartResult {
         e_tag: Some(ETag::Strong(part.etag.clone())),
         last_modified: Some(timestamp(now)),
@@ -293,6 +349,16 @@ pub(crate) async fn complete(
                 .is_some()
             {
                 return completed_before(gw, &access, i).await;
+            }
+            // Aborted or expired meanwhile: its parts may have gone mid-assembly.
+            if gw
+                .store
+                .get_upload(&i.upload_id)
+                .await
+                .map_err(errors::meta)?
+                .is_none()
+            {
+                return Err(no_such_upload());
             }
             Err(e)
         }
@@ -512,18 +578,9 @@ pub(crate) async fn abort(
         .await?
         .check_existing(Action::AbortMultipartUpload, &i.key)?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
-    if !gw
-        .store
-        .delete_upload(&u.upload_id)
-        .await
-        .map_err(errors::meta)?
-    {
+    if !discard(&gw.store, &gw.fs, &u.bucket, &u.upload_id, None).await? {
         return Err(no_such_upload());
     }
-    gw.fs
-        .remove_upload(&u.bucket, &u.upload_id)
-        .await
-        .map_err(errors::backend)?;
     let mut resp = S3Response::new(AbortMultipartUploadOutput::default());
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
