@@ -627,6 +627,114 @@ storage_test!(import_job_reports_what_the_cli_prints, |srv| async move {
     );
 });
 
+storage_test!(
+    an_import_that_cannot_run_fails_and_changes_nothing,
+    |srv| async move {
+        let admin = admin_token(&srv).await;
+        fill(&srv).await;
+        let legacy = tempfile::tempdir().expect("tempdir");
+        let root = legacy.path().join("se01");
+        legacy_doc(&root, "2025/01/10/15", "a.pdf", b"annual report");
+        let path = root.to_string_lossy().into_owned();
+        let before = elements(&srv, &admin).await;
+        let files_before = srv.files_snapshot();
+        let tree_before = walk_files(&root);
+
+        // `docs` is an element of this ArtStore, not an earlier import: the job fails, saying so.
+        let body = json!({"path": path, "name": "docs"}).to_string();
+        let id = start(
+            &srv,
+            &admin,
+            "/api/v1/maintenance/import",
+            Some(&body),
+            "import",
+        )
+        .await;
+        let job = wait_job(&srv, &admin, &id).await;
+        assert_eq!(job["status"], "failed", "{job}");
+        assert_eq!(job["report"], Value::Null);
+        assert!(
+            job["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("already exists and was not imported")),
+            "{job}"
+        );
+        assert_eq!(elements(&srv, &admin).await, before);
+        assert_eq!(srv.files_snapshot(), files_before);
+        assert_eq!(walk_files(&root), tree_before);
+        let listed = srv
+            .client()
+            .list_objects_v2()
+            .bucket("docs")
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(listed.key_count(), Some(5));
+        // Its lock is gone with it: the element can be rebuilt.
+        let id = start(
+            &srv,
+            &admin,
+            "/api/v1/maintenance/rebuild?element=docs",
+            None,
+            "rebuild",
+        )
+        .await;
+        assert_eq!(wait_job(&srv, &admin, &id).await["status"], "succeeded");
+    }
+);
+
+/// Runs `artstore <args> --data-dir … [--database-url …]` on a terminal (a pty from
+/// util-linux `script`): everything it wrote there, stdout and stderr together.
+fn on_terminal(srv: &Server, args: &[&str]) -> (bool, String) {
+    let mut line = vec![artstore_bin()];
+    line.extend(args.iter().map(|a| a.to_string()));
+    line.push("--data-dir".into());
+    line.push(srv.data_dir().display().to_string());
+    if let Some(url) = srv.database_url() {
+        line.push("--database-url".into());
+        line.push(url);
+    }
+    let quoted: Vec<String> = line.iter().map(|a| format!("'{a}'")).collect();
+    let out = std::process::Command::new("script")
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env_remove("ARTSTORE_DATABASE_URL")
+        .env_remove("ARTSTORE_MASTER_KEY")
+        .env_remove("ARTSTORE_CONFIG")
+        .env("ARTSTORE_LOG_FORMAT", "json")
+        .env("TERM", "xterm")
+        .current_dir(srv.data_dir())
+        .output()
+        .expect("run script");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+storage_test!(the_cli_draws_a_bar_on_a_terminal, |srv| async move {
+    if !require_tool("script") {
+        return;
+    }
+    let mut srv = srv;
+    fill(&srv).await;
+    let (ok, out) = on_terminal(&srv, &["index", "verify"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("verifying") && out.contains("ETA") && out.contains("files"),
+        "no progress bar: {out:?}"
+    );
+    // The report follows the bar.
+    assert!(out.contains("\"objects_checked\": 7"), "{out:?}");
+    assert!(srv.stop().is_some_and(|s| s.success()), "clean stop");
+    let (ok, out) = on_terminal(&srv, &["index", "rebuild"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("rebuilding") && out.contains("ETA"),
+        "no progress bar: {out:?}"
+    );
+    assert!(out.contains("\"objects_unchanged\": 7"), "{out:?}");
+});
+
 const MASTER_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
 /// Nodes sharing one PostgreSQL index see each other's jobs.

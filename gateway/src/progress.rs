@@ -33,6 +33,8 @@ pub fn watch(show: bool, work: Arc<WorkProgress>) -> Bar {
     let task = tokio::spawn(async move {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         let mut shown: Option<(String, bool)> = None;
+        // Once before anything else, so even work shorter than a redraw shows its bar.
+        draw(&bar, &work.snapshot(), &mut shown);
         let mut tick = tokio::time::interval(REDRAW);
         loop {
             tokio::select! {
@@ -40,6 +42,8 @@ pub fn watch(show: bool, work: Arc<WorkProgress>) -> Bar {
                 _ = &mut stopped => break,
             }
         }
+        // Where the work ended, then cleared for the summary.
+        draw(&bar, &work.snapshot(), &mut shown);
         bar.finish_and_clear();
     });
     Bar {
