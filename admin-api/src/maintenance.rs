@@ -915,9 +915,12 @@ impl Maintenance {
             None => report.missing.push(name),
             Some(len) if i64::try_from(len).ok() != Some(o.size) => report.size_mismatch.push(name),
             Some(len) => {
-                let d = self.fs.hash_file(&o.bucket, &o.storage_path).await?;
+                let p = self.progress.clone();
+                let d = self
+                    .fs
+                    .hash_file_with(&o.bucket, &o.storage_path, move |n| p.advance(0, n))
+                    .await?;
                 report.bytes_hashed += len;
-                self.progress.advance(0, len);
                 if d.sha256_hex() != o.sha256 {
                     report.checksum_mismatch.push(name);
                 }
