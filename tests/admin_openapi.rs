@@ -46,6 +46,11 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/audit"),
     ("get", "/api/v1/search"),
     ("post", "/api/v1/search"),
+    ("post", "/api/v1/maintenance/verify"),
+    ("post", "/api/v1/maintenance/rebuild"),
+    ("post", "/api/v1/maintenance/import"),
+    ("get", "/api/v1/maintenance/jobs"),
+    ("get", "/api/v1/maintenance/jobs/{id}"),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
@@ -334,6 +339,7 @@ storage_test!(document_is_valid_and_matches_the_routes, |srv| async move {
         ("patch", "/api/v1/storage-elements/{name}"),
         ("post", "/api/v1/storage-elements/{name}/mode"),
         ("post", "/api/v1/auth/token"),
+        ("post", "/api/v1/maintenance/import"),
     ] {
         let schema = &doc["paths"][p][m]["requestBody"]["content"]["application/json"]["schema"];
         let schema = resolve(&doc, schema);
@@ -496,6 +502,14 @@ storage_test!(document_is_valid_and_matches_the_routes, |srv| async move {
             None,
             "get",
             "/api/v1/storage-elements/{name}/mode-history",
+            200,
+        ),
+        (
+            Method::GET,
+            "/api/v1/maintenance/jobs?limit=5".into(),
+            None,
+            "get",
+            "/api/v1/maintenance/jobs",
             200,
         ),
         (

@@ -52,6 +52,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// The request parameter at fault (`invalid_parameter` errors), in the body as `parameter`.
     pub parameter: Option<String>,
+    /// A maintenance job in the way (409 of a second rebuild), in the body as `job_id`.
+    pub job_id: Option<String>,
 }
 
 impl ApiError {
@@ -62,6 +64,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             parameter: None,
+            job_id: None,
         }
     }
     /// 400 `invalid_parameter` naming the parameter at fault.
@@ -130,6 +133,9 @@ impl IntoResponse for ApiError {
         });
         if let Some(p) = self.parameter {
             body["parameter"] = json!(p);
+        }
+        if let Some(j) = self.job_id {
+            body["job_id"] = json!(j);
         }
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after

@@ -1,15 +1,17 @@
 //! ArtStore's admin REST API (DESIGN.md §6): probes, tokens, accounts, elements, audit,
-//! maintenance and search.
+//! maintenance jobs and search.
 
 pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod elements;
 pub mod error;
+pub mod jobs;
 pub mod keys;
 pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
+pub mod progress;
 mod query;
 pub mod ratelimit;
 pub mod search;
@@ -40,6 +42,8 @@ pub struct AdminState {
     pub metrics: Arc<metrics::Metrics>,
     /// Parsed bucket policies, for search's access checks.
     pub policies: Arc<artstore_policy::PolicyCache>,
+    /// Maintenance jobs started on this node (the jobs themselves live in the index).
+    pub jobs: Arc<jobs::Jobs>,
 }
 
 /// Every admin route with its OpenAPI description: the router and the document come from here.
@@ -55,6 +59,7 @@ fn api() -> OpenApiRouter<AdminState> {
         .merge(audit::routes())
         .merge(elements::routes())
         .merge(search::routes())
+        .merge(jobs::routes())
 }
 
 /// The OpenAPI document of the admin API (what `GET /api/v1/openapi.json` serves).

@@ -2,6 +2,7 @@
 //! and `index verify` (DESIGN.md §3, invariants 3–5).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use artstore_backends::attr::RestoreAttr;
 use artstore_backends::legacy_tree::is_legacy_temp;
@@ -13,6 +14,8 @@ use artstore_metadata::{
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+use crate::progress::WorkProgress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MaintenanceError {
@@ -55,8 +58,16 @@ pub struct ReconcileReport {
     /// Multipart uploads whose recorded parts were gone from disk: a Complete or Abort whose
     /// commit was lost after the parts were removed. Forgotten.
     pub lost_uploads_dropped: u64,
+    /// A rebuild while the server serves: sidecars of writes that began after it started, or
+    /// that do not match their row yet, left to the writes still committing them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_to_writers: u64,
     /// Sidecars that cannot be indexed (unreadable, or data missing or of the wrong size).
     pub broken: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ReconcileReport {
@@ -240,11 +251,47 @@ pub const CONTROL_DATA_MISSING: &str = "the index holds no service accounts besi
 pub struct Maintenance {
     store: Store,
     fs: LocalFs,
+    /// Where the work reports how far it got (nobody watches unless told).
+    progress: Arc<WorkProgress>,
+    /// Only this element, when set.
+    only: Option<String>,
+    /// Set (to when it started, ms) for a rebuild while the server serves (an admin job).
+    serving_since: Option<i64>,
 }
 
 impl Maintenance {
     pub fn new(store: Store, fs: LocalFs) -> Self {
-        Maintenance { store, fs }
+        Maintenance {
+            store,
+            fs,
+            progress: Arc::default(),
+            only: None,
+            serving_since: None,
+        }
+    }
+
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: Arc<WorkProgress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Works on `element` alone.
+    pub fn only_element(mut self, element: Option<String>) -> Self {
+        self.only = element;
+        self
+    }
+
+    /// A rebuild beside live writes (started at `started_ms`): it leaves the sidecars of
+    /// writes begun since then, removes no file but those the index records as obsolete, and
+    /// leaves multipart uploads alone, since any of those may belong to a write in flight.
+    pub fn while_serving(mut self, started_ms: i64) -> Self {
+        self.serving_since = Some(started_ms);
+        self
+    }
+
+    fn in_scope(&self, bucket: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| o == bucket)
     }
 
     /// Brings the index in line with the sidecars written at or after `since` (all of them
@@ -254,13 +301,21 @@ impl Maintenance {
         since: Option<OffsetDateTime>,
     ) -> Result<ReconcileReport, MaintenanceError> {
         let mut report = ReconcileReport::default();
+        self.progress.phase("rebuilding", None, None);
         // First, so a deleted object's sidecar is never mistaken for a lost write.
         for (bucket, path) in self.store.pending_deletes().await? {
+            if !self.in_scope(&bucket) {
+                continue;
+            }
             self.fs.delete(&bucket, &path).await?;
             self.store.forget_pending_delete(&bucket, &path).await?;
             report.deletes_finished += 1;
         }
         for bucket in self.fs.element_names().await? {
+            if !self.in_scope(&bucket) {
+                continue;
+            }
+            self.progress.element(&bucket);
             if !self.ensure_element(&bucket, &mut report).await? {
                 continue;
             }
@@ -279,10 +334,20 @@ impl Maintenance {
                 None => self.fs.root_sidecars(&bucket).await?,
                 Some(_) => Vec::new(),
             };
-            for rel in files.iter().filter(|r| is_sidecar(r)).chain(&root) {
+            let sidecars: Vec<&String> = files
+                .iter()
+                .filter(|r| is_sidecar(r))
+                .chain(&root)
+                .collect();
+            self.progress.add_items_total(sidecars.len() as u64);
+            for rel in sidecars {
                 report.sidecars_seen += 1;
                 self.reconcile_sidecar(&bucket, rel, overwrites, template.as_ref(), &mut report)
                     .await?;
+                self.progress.advance(1, 0);
+            }
+            if self.serving_since.is_some() {
+                continue;
             }
             // After a crash: rows whose files are gone, and files of commits that never happened.
             if let Some(since) = since {
@@ -500,6 +565,14 @@ impl Maintenance {
             Err(e) => return Err(e.into()),
         };
         let data_rel = rel.trim_end_matches(".attr.json");
+        if self
+            .serving_since
+            .is_some_and(|since| written_since(data_rel, since))
+        {
+            // Its write's own commit indexes it (or removes it).
+            report.left_to_writers += 1;
+            return Ok(());
+        }
         let len = self.fs.data_len(bucket, data_rel).await?;
         if len != Some(attr.file_size) {
             report.broken.push(format!(
@@ -525,6 +598,9 @@ impl Maintenance {
             Some(cur) if cur.file_id == rec.file_id => {
                 if cur == rec {
                     report.objects_unchanged += 1;
+                } else if self.serving_since.is_some() {
+                    self.repair_row_locked(bucket, rel, template, &cur, report)
+                        .await?;
                 } else {
                     self.store.put_object(&rec).await?;
                     report.rows_repaired += 1;
@@ -532,6 +608,8 @@ impl Maintenance {
             }
             // File ids are UUIDv7: later writes sort later. Where overwrites are forbidden, a
             // second file for an indexed key is a write the commit refused, never a lost one.
+            // Beside live writes, a newer or refused version may still be committing.
+            Some(_) if self.serving_since.is_some() => report.left_to_writers += 1,
             Some(cur) if overwrites && rec.file_id > cur.file_id => {
                 if let Some(old) = self.store.put_object(&rec).await? {
                     self.remove_obsolete(bucket, &old.storage_path).await?;
@@ -547,11 +625,77 @@ impl Maintenance {
         Ok(())
     }
 
+    /// Beside live writes: rewrites a row from its sidecar read again under the key's lock,
+    /// which tag and metadata updates hold while they rewrite the sidecar and the row, so the
+    /// row never goes back to a sidecar an update has just replaced.
+    async fn repair_row_locked(
+        &self,
+        bucket: &str,
+        rel: &str,
+        template: Option<&KeyTemplate>,
+        cur: &ObjectRecord,
+        report: &mut ReconcileReport,
+    ) -> Result<(), MaintenanceError> {
+        let data_rel = rel.trim_end_matches(".attr.json");
+        let res = self
+            .store
+            .update_object_with(
+                bucket,
+                &cur.key,
+                |view| view.current.cloned().ok_or(None),
+                |now| async move {
+                    let attr = match template {
+                        Some(t) => self.fs.read_adopted(bucket, rel, t).await.map(|a| a.attr),
+                        None => self.fs.read_attr(bucket, rel).await,
+                    };
+                    match attr {
+                        Ok(a) if a.file_id == now.file_id => {
+                            Ok(record_from_attr(bucket, data_rel, &a))
+                        }
+                        Ok(_) => Err(None),
+                        Err(e) => Err(Some(MaintenanceError::from(e))),
+                    }
+                },
+            )
+            .await;
+        match res {
+            Ok(rec) if rec == *cur => report.objects_unchanged += 1,
+            Ok(_) => report.rows_repaired += 1,
+            // The row or the sidecar moved on meanwhile: a write did it.
+            Err(artstore_metadata::Checked::Refused(None))
+            | Err(artstore_metadata::Checked::Index(MetaError::NotFound(_))) => {
+                report.left_to_writers += 1
+            }
+            Err(artstore_metadata::Checked::Refused(Some(e))) => return Err(e),
+            Err(artstore_metadata::Checked::Index(e)) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
     /// Re-hashes every indexed object and looks for sidecars the index does not know.
     pub async fn verify(&self) -> Result<VerifyReport, MaintenanceError> {
         let mut report = VerifyReport::default();
-        for element in self.store.list_elements().await? {
+        let elements: Vec<_> = self
+            .store
+            .list_elements()
+            .await?
+            .into_iter()
+            .filter(|e| self.in_scope(&e.name))
+            .collect();
+        let count = |f: fn(&artstore_metadata::Element) -> i64| {
+            elements
+                .iter()
+                .map(|e| u64::try_from(f(e)).unwrap_or(0))
+                .sum::<u64>()
+        };
+        self.progress.phase(
+            "verifying",
+            Some(count(|e| e.object_count)),
+            Some(count(|e| e.used_bytes)),
+        );
+        for element in elements {
             let bucket = element.name.clone();
+            self.progress.element(&bucket);
             let mut indexed = HashSet::new();
             let mut after = None;
             loop {
@@ -590,6 +734,9 @@ impl Maintenance {
             report.temp_files.extend(named(scan.temp_files));
         }
         for (bucket, path) in self.store.pending_deletes().await? {
+            if !self.in_scope(&bucket) {
+                continue;
+            }
             let attr = format!("{path}{SIDECAR_SUFFIX}");
             if self.fs.data_len(&bucket, &path).await?.is_some()
                 || self.fs.data_len(&bucket, &attr).await?.is_some()
@@ -768,12 +915,17 @@ impl Maintenance {
         report: &mut VerifyReport,
     ) -> Result<(), MaintenanceError> {
         report.objects_checked += 1;
+        self.progress.advance(1, 0);
         let name = format!("{}/{}", o.bucket, o.key);
         match self.fs.data_len(&o.bucket, &o.storage_path).await? {
             None => report.missing.push(name),
             Some(len) if i64::try_from(len).ok() != Some(o.size) => report.size_mismatch.push(name),
             Some(len) => {
-                let d = self.fs.hash_file(&o.bucket, &o.storage_path).await?;
+                let p = self.progress.clone();
+                let d = self
+                    .fs
+                    .hash_file_with(&o.bucket, &o.storage_path, move |n| p.advance(0, n))
+                    .await?;
                 report.bytes_hashed += len;
                 if d.sha256_hex() != o.sha256 {
                     report.checksum_mismatch.push(name);

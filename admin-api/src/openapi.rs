@@ -24,7 +24,7 @@ pub const CLIENT_BASIC: &str = "client_basic";
 #[openapi(
     info(
         title = "ArtStore admin API",
-        description = "Service accounts, tokens, storage elements, audit log, search, probes and metrics of \
+        description = "Service accounts, tokens, storage elements, audit log, search, maintenance jobs, probes and metrics of \
             an ArtStore node. Every error is JSON `{error, message, request_id}`; the request id is \
             also in the `x-request-id` header. Authenticated operations accept an admin (or, for \
             reads, auditor) bearer JWT from `POST /api/v1/auth/token`, or a SigV4-signed request; \
@@ -39,6 +39,7 @@ pub const CLIENT_BASIC: &str = "client_basic";
         (name = "storage-elements", description = "Buckets with lifecycle modes and quotas"),
         (name = "audit", description = "Who did what"),
         (name = "search", description = "Find objects by text, attributes and tags"),
+        (name = "maintenance", description = "Background verify, rebuild and import jobs with progress"),
         (name = "operations", description = "Probes, metrics and this document (no authentication)"),
     )
 )]
@@ -211,6 +212,8 @@ pub struct ErrorBody {
     pub request_id: String,
     /// With `invalid_parameter`: the parameter at fault (e.g. `limit`, `attr.year.gte`).
     pub parameter: Option<String>,
+    /// With a `conflict` of a maintenance job: the job that holds the element.
+    pub job_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -282,6 +282,17 @@ impl LocalFs {
 
     /// Re-reads a data file and hashes it (MD5 and SHA-256), for bit-rot checks.
     pub async fn hash_file(&self, bucket: &str, rel_path: &str) -> Result<Digests, BackendError> {
+        self.hash_file_with(bucket, rel_path, |_| {}).await
+    }
+
+    /// As `hash_file`, telling `progress` each chunk's length as it is read (progress bars of
+    /// long verifies move within a large file, not only after it).
+    pub async fn hash_file_with(
+        &self,
+        bucket: &str,
+        rel_path: &str,
+        progress: impl Fn(u64) + Send + 'static,
+    ) -> Result<Digests, BackendError> {
         let path: PathBuf = self.element_root(bucket).join(rel_path);
         blocking(move || {
             use std::io::Read as _;
@@ -294,6 +305,7 @@ impl LocalFs {
                     break;
                 }
                 h.update(&buf[..n]);
+                progress(n as u64);
             }
             Ok(h.finalize())
         })

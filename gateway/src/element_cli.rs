@@ -173,7 +173,11 @@ async fn import(
     fs: &LocalFs,
 ) -> anyhow::Result<()> {
     let human = crate::progress::interactive(args.json);
-    let report = crate::element_import::run(args, store, fs).await?;
+    let work = std::sync::Arc::new(artstore_admin::progress::WorkProgress::new());
+    let bar = crate::progress::watch(human, work.clone());
+    let report = crate::element_import::run(args, store, fs, &work).await;
+    bar.finish().await;
+    let report = report?;
     if human {
         print!("{}", crate::element_import::summary(&report));
     } else {

@@ -5,16 +5,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use artstore_admin::maintenance::record_from_attr;
+use artstore_admin::progress::WorkProgress;
 use artstore_backends::legacy::{DEFAULT_KEY_TEMPLATE, adopt};
 use artstore_backends::legacy_tree::sha256_at;
 use artstore_backends::{AdoptError, AttrJson, KeyTemplate, LegacyTree, LocalFs};
 use artstore_metadata::{Element, Mode, NewElement, Store, import_key_template, imported_backend};
 use serde::Serialize;
-
-use crate::progress::{Progress, interactive};
 
 /// What `element import` was asked to do.
 #[derive(Debug, Clone)]
@@ -25,6 +25,7 @@ pub struct ImportArgs {
     pub dry_run: bool,
     pub key_template: Option<String>,
     pub verify_checksums: bool,
+    /// JSON report only, no progress bar (the CLI's `--json`).
     pub json: bool,
 }
 
@@ -185,22 +186,21 @@ fn plan(
 async fn verify(
     dir: &Path,
     candidates: Vec<Candidate>,
-    show: bool,
+    progress: &Arc<WorkProgress>,
     report: &mut ImportReport,
 ) -> Vec<Candidate> {
     let total: u64 = candidates.iter().map(|c| c.attr.file_size).sum();
-    let progress = Progress::bytes(show, "verifying", candidates.len() as u64, total);
+    progress.phase("verifying", Some(candidates.len() as u64), Some(total));
     let mut out = Vec::with_capacity(candidates.len());
     for c in candidates {
         let p = progress.clone();
-        match sha256_at(dir, &c.data_rel, move |n| p.add_bytes(n)).await {
+        match sha256_at(dir, &c.data_rel, move |n| p.advance(0, n)).await {
             Ok(sum) if sum == c.attr.checksum => {
                 report.bytes_hashed += c.attr.file_size;
                 out.push(c);
             }
             Ok(sum) => {
                 report.bytes_hashed += c.attr.file_size;
-                progress.note(&format!("checksum mismatch: {}", c.data_rel));
                 skip(
                     &mut report.skipped,
                     &c.sidecar,
@@ -216,9 +216,8 @@ async fn verify(
                 format!("its data file cannot be read: {e}"),
             ),
         }
-        progress.item_done();
+        progress.advance(1, 0);
     }
-    progress.finish();
     out
 }
 
@@ -266,7 +265,13 @@ enum Refused {
     Taken(String),
 }
 
-pub async fn run(args: ImportArgs, store: &Store, fs: &LocalFs) -> anyhow::Result<ImportReport> {
+/// Imports, counting into `progress` (scanning, verifying, indexing).
+pub async fn run(
+    args: ImportArgs,
+    store: &Store,
+    fs: &LocalFs,
+    progress: &Arc<WorkProgress>,
+) -> anyhow::Result<ImportReport> {
     anyhow::ensure!(
         args.path.is_absolute(),
         "--path must be an absolute directory"
@@ -299,6 +304,8 @@ pub async fn run(args: ImportArgs, store: &Store, fs: &LocalFs) -> anyhow::Resul
         ..Default::default()
     };
 
+    progress.element(&args.name);
+    progress.phase("scanning", None, None);
     let tree = LegacyTree::scan(&args.path)
         .await
         .with_context(|| format!("cannot read {}", args.path.display()))?;
@@ -309,10 +316,9 @@ pub async fn run(args: ImportArgs, store: &Store, fs: &LocalFs) -> anyhow::Resul
             args.path.display()
         );
     }
-    let show = interactive(args.json);
     let mut candidates = plan(&tree, &args.name, &template, &mut report);
     if args.verify_checksums {
-        candidates = verify(&args.path, candidates, show, &mut report).await;
+        candidates = verify(&args.path, candidates, progress, &mut report).await;
     }
     if args.dry_run {
         report.imported = candidates
@@ -334,7 +340,7 @@ pub async fn run(args: ImportArgs, store: &Store, fs: &LocalFs) -> anyhow::Resul
         create(store, fs, &args, mode, &template_text).await?;
         report.element_created = true;
     }
-    let progress = Progress::items(show, "indexing", candidates.len() as u64);
+    progress.phase("indexing", Some(candidates.len() as u64), None);
     for batch in candidates.chunks(BATCH) {
         let recs: Vec<_> = batch
             .iter()
@@ -352,7 +358,6 @@ pub async fn run(args: ImportArgs, store: &Store, fs: &LocalFs) -> anyhow::Resul
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {
-                progress.finish();
                 return Err(anyhow::Error::new(e).context(format!(
                     "indexing the batch from {} failed; {} documents were imported before it (run the import again to go on)",
                     batch[0].sidecar,
@@ -377,10 +382,9 @@ pub async fn run(args: ImportArgs, store: &Store, fs: &LocalFs) -> anyhow::Resul
                     format!("its key {:?} is already held by {by}", rec.key),
                 ),
             }
-            progress.item_done();
+            progress.advance(1, 0);
         }
     }
-    progress.finish();
     audit(store, &report).await;
     Ok(report)
 }

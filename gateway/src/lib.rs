@@ -10,6 +10,7 @@ pub mod element_cli;
 pub mod element_import;
 pub mod failpoint;
 pub mod host;
+pub mod import_job;
 pub mod index_backup;
 pub mod logging;
 pub mod metrics;

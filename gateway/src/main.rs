@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 
 use artstore_gateway::config::{ServeArgs, Settings};
-use artstore_gateway::{bootstrap, index_backup, logging, server};
+use artstore_gateway::{bootstrap, index_backup, logging, progress, server};
 
 /// ArtStore: an S3 gateway for long-term document storage.
 #[derive(Parser)]
@@ -85,19 +85,30 @@ struct VerifyArgs {
 async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
     let store = bootstrap::open_store(settings).await?;
     let fs = artstore_backends::LocalFs::new(settings.data_dir.join("elements"));
-    let m = artstore_admin::maintenance::Maintenance::new(store.clone(), fs);
+    // A bar on stderr when it is a terminal; the JSON report on stdout either way.
+    let work = std::sync::Arc::new(artstore_admin::progress::WorkProgress::new());
+    let bar = progress::watch(progress::interactive(false), work.clone());
+    let m = artstore_admin::maintenance::Maintenance::new(store.clone(), fs).with_progress(work);
     match action {
         IndexAction::Rebuild(_) => {
-            let report = m.reconcile(None).await?;
-            // The search rows follow the object rows just made to match the sidecars.
-            store.reindex_search().await?;
+            let report = async {
+                let report = m.reconcile(None).await?;
+                // The search rows follow the object rows just made to match the sidecars.
+                store.reindex_search().await?;
+                anyhow::Ok(report)
+            }
+            .await;
+            bar.finish().await;
+            let report = report?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             for what in report.warnings() {
                 tracing::warn!("{what}");
             }
         }
         IndexAction::Verify(VerifyArgs { repair: false, .. }) => {
-            let report = m.verify().await?;
+            let report = m.verify().await;
+            bar.finish().await;
+            let report = report?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             anyhow::ensure!(report.is_clean(), "the index and the disk disagree");
         }
@@ -111,7 +122,9 @@ async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
                 u8::from(today.month()),
                 today.day()
             );
-            let report = m.repair(&label).await?;
+            let report = m.repair(&label).await;
+            bar.finish().await;
+            let report = report?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             anyhow::ensure!(
                 report.after.is_clean(),

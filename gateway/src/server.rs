@@ -37,6 +37,20 @@ async fn replay_audit_spool(store: artstore_metadata::Store) {
     }
 }
 
+/// Jobs whose node stopped heartbeating (this one before a restart, or another that died)
+/// are failed now rather than left `running`.
+async fn fail_stale_jobs(store: &artstore_metadata::Store) {
+    let now = artstore_metadata::now_ms();
+    match store
+        .fail_stale_jobs(now - artstore_admin::jobs::STALE_AFTER_MS, now)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(jobs = n, "maintenance jobs of a stopped node marked failed"),
+        Err(e) => tracing::warn!(error = %e, "cannot check for interrupted maintenance jobs"),
+    }
+}
+
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Held while serving: `artstore restore` refuses to replace the index under a live server.
     let _in_use = crate::index_backup::hold_in_use(&settings.data_dir)?;
@@ -47,6 +61,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     bootstrap::ensure_root_account(&store, &settings).await?;
     let fs = LocalFs::new(settings.data_dir.join("elements"));
     crate::recovery::recover(&store, &fs, &settings.data_dir).await?;
+    fail_stale_jobs(&store).await;
 
     let gateway = Gateway::new(
         store.clone(),
@@ -110,6 +125,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         fs: fs.clone(),
         metrics: metrics.clone(),
         policies: Default::default(),
+        jobs: Arc::new(artstore_admin::jobs::Jobs::new(Some(Arc::new(
+            crate::import_job::ImportJobs::new(store.clone(), fs.clone()),
+        )))),
     });
     let mut admin_stop = stop_rx.clone();
     let admin_task = tokio::spawn(async move {

@@ -11,6 +11,7 @@ mod db;
 mod element_doc;
 mod elements;
 mod error;
+mod jobs;
 mod keys;
 mod lifecycle;
 mod list;
@@ -31,6 +32,7 @@ pub use elements::{
     import_key_template, imported_backend, local_backend,
 };
 pub use error::MetaError;
+pub use jobs::{Job, JobStartError, JobStatus, NewJob, STALE_JOB_ERROR};
 pub use keys::SigningKey;
 pub use lifecycle::{Lifecycle, LifecycleRule, PrefixForm, UploadAge};
 pub use list::{ListEntry, ListPage, ListQuery};
