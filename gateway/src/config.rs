@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// milliseconds; default 2000.
     #[arg(long = "database-timeout-ms", env = "ARTSTORE_DATABASE_TIMEOUT_MS")]
     pub database_timeout_ms: Option<u64>,
+    /// Bytes per second the background scrub re-reads stored data at; default (or 0): off.
+    #[arg(long = "scrub-rate", env = "ARTSTORE_SCRUB_RATE")]
+    pub scrub_rate: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +72,7 @@ struct FileConfig {
     log_format: Option<String>,
     restore_rate_bytes: Option<u64>,
     database_timeout_ms: Option<u64>,
+    scrub_rate: Option<u64>,
 }
 
 /// Fully resolved settings.
@@ -89,6 +93,8 @@ pub struct Settings {
     pub restore_rate_bytes: Option<u64>,
     /// Bound on waiting for a PostgreSQL connection (connecting or checking one).
     pub database_timeout: std::time::Duration,
+    /// Bytes per second the background scrub reads; `None` = no scrub.
+    pub scrub_rate: Option<u64>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -132,6 +138,7 @@ impl Settings {
                 Some(ms) => std::time::Duration::from_millis(ms),
                 None => artstore_metadata::DEFAULT_DB_TIMEOUT,
             },
+            scrub_rate: args.scrub_rate.or(file.scrub_rate).filter(|r| *r > 0),
             data_dir,
         })
     }
