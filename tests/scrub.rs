@@ -513,3 +513,46 @@ storage_test!(rebuild_refuses_beside_a_server, |srv| async move {
     srv.restart().await;
     assert_eq!(get(&srv.client(), "lock", "lost").await, b"lost");
 });
+
+storage_test!(
+    a_damaged_archive_is_not_restored,
+    Server::builder().env("ARTSTORE_SCRUB_RATE", FAST),
+    |srv| async move {
+        let cli = |args: &[&str]| {
+            let mut all = vec!["element"];
+            all.extend_from_slice(args);
+            let (ok, _, err) = srv.cli(&all);
+            assert!(ok, "artstore element {args:?} failed: {err}");
+        };
+        cli(&["create", "vault", "--mode", "rw"]);
+        let c = srv.client();
+        put(&c, "vault", "doc", pattern(50_000, 3)).await;
+        cli(&["mode", "vault", "ro", "--reason", "closed"]);
+        cli(&["mode", "vault", "ar", "--reason", "archived"]);
+        let doc = srv.object_on_disk("vault", "doc").unwrap();
+        flip_byte(&doc.data, 20_000);
+        eventually("the archived object is marked", || async {
+            damage(&srv, "vault", "doc").await.is_some()
+        })
+        .await;
+        let body = "<RestoreRequest xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Days>1</Days></RestoreRequest>";
+        let r = srv
+            .raw(Method::POST, &key_path("vault", "doc"))
+            .query("restore", "")
+            .body(body.as_bytes().to_vec())
+            .send()
+            .await;
+        r.assert_error(503, "ObjectCorrupted");
+        assert!(r.text().contains(&file_id_of(&doc)), "{}", r.text());
+        // Nothing started: the object has no restore state.
+        let mut conn = srv.index_conn().await;
+        let status: Option<String> = sqlx::query(
+            "SELECT restore_status FROM objects WHERE bucket = 'vault' AND key = 'doc'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get(0);
+        assert_eq!(status, None);
+    }
+);

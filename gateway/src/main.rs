@@ -85,8 +85,9 @@ struct VerifyArgs {
 
 /// Prints the report as JSON on stdout; verify fails when it finds damage.
 async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
+    let store = bootstrap::open_store(settings).await?;
     // A rebuild beside a live server would take its writes in flight for lost work: it runs
-    // alone on the data dir, or not at all (before the index is opened).
+    // alone on the data dir, or not at all (before it changes anything).
     let _alone = match action {
         IndexAction::Rebuild(_) => Some(
             index_backup::hold_alone(&settings.data_dir)
@@ -94,7 +95,6 @@ async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
         ),
         IndexAction::Verify(_) => None,
     };
-    let store = bootstrap::open_store(settings).await?;
     let fs = artstore_backends::LocalFs::new(settings.data_dir.join("elements"));
     let mut m = artstore_admin::maintenance::Maintenance::new(store.clone(), fs);
     match action {

@@ -10,8 +10,10 @@
 use std::time::{Duration, Instant};
 
 use artstore_admin::metrics::{Metrics, ScrubCounters};
-use artstore_backends::{BackendError, LocalFs, MIN_REREAD_CHUNK};
-use artstore_metadata::{AuditEvent, ScrubItem, Store};
+use std::collections::HashMap;
+
+use artstore_backends::{BackendError, KeyTemplate, LocalFs, MIN_REREAD_CHUNK};
+use artstore_metadata::{AuditEvent, ScrubItem, Store, import_key_template};
 
 /// Objects claimed per transaction on the shared cursor.
 const BATCH: i64 = 64;
@@ -110,8 +112,15 @@ impl Scrubber {
                 pass_start = Instant::now();
                 continue;
             }
+            // How each element's sidecars are read: imported ones may be legacy formats.
+            let mut templates: HashMap<String, Option<KeyTemplate>> = HashMap::new();
             for item in &batch.items {
-                match self.check(item, &mut bucket).await {
+                if !templates.contains_key(&item.bucket) {
+                    let t = self.template(&item.bucket).await;
+                    templates.insert(item.bucket.clone(), t);
+                }
+                let template = templates.get(&item.bucket).and_then(Option::as_ref);
+                match self.check(item, template, &mut bucket).await {
                     Finding::Sound => self.sound(item).await,
                     Finding::Damaged(what) => self.damaged(item, &what).await,
                     Finding::Unavailable => {
@@ -124,7 +133,26 @@ impl Scrubber {
         }
     }
 
-    async fn check(&self, item: &ScrubItem, bucket: &mut TokenBucket) -> Finding {
+    /// The key template of an imported element (its sidecars are read as the import did).
+    async fn template(&self, bucket: &str) -> Option<KeyTemplate> {
+        match self.store.get_element(bucket).await {
+            Ok(Some(e)) => {
+                import_key_template(&e.backend).and_then(|t| KeyTemplate::parse(&t).ok())
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, bucket, "scrub: cannot read the storage element");
+                None
+            }
+        }
+    }
+
+    async fn check(
+        &self,
+        item: &ScrubItem,
+        template: Option<&KeyTemplate>,
+        bucket: &mut TokenBucket,
+    ) -> Finding {
         let (b, path) = (&item.bucket, &item.storage_path);
         let mut file = match self.fs.reread(b, path).await {
             Ok(f) => f,
@@ -167,8 +195,13 @@ impl Scrubber {
                 item.sha256
             ));
         }
-        match self.fs.read_attr(b, &format!("{path}.attr.json")).await {
-            Ok(_) => Finding::Sound,
+        let attr = format!("{path}.attr.json");
+        let read = match template {
+            Some(t) => self.fs.read_adopted(b, &attr, t).await.map(drop),
+            None => self.fs.read_attr(b, &attr).await.map(drop),
+        };
+        match read {
+            Ok(()) => Finding::Sound,
             Err(BackendError::NotFound(_)) => Finding::Damaged("the sidecar is missing".into()),
             Err(e) => Finding::Damaged(format!("the sidecar is unreadable: {e}")),
         }

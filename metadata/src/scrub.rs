@@ -4,7 +4,8 @@
 use sqlx::Row;
 
 use crate::db::DbKind;
-use crate::{MetaError, Store, now_ms};
+use crate::objects::{object_cols, object_from_row};
+use crate::{MetaError, ObjectRecord, Store, now_ms};
 
 /// One object to re-read, as the index knew it when the batch was claimed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +130,25 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// The object's row and the damage recorded on it, in one read (GET and HEAD).
+    pub async fn get_object_marked(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(ObjectRecord, Option<String>)>, MetaError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            object_cols!(),
+            ", damage FROM objects WHERE bucket = $1 AND key = $2"
+        ))
+        .bind(bucket)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((object_from_row(&r)?, r.try_get("damage")?)))
+            .transpose()
     }
 
     /// The damage recorded on the object stored as `file_id`, if any.

@@ -25,14 +25,38 @@ pub(crate) fn corrupted(rec: &ObjectRecord, what: &str) -> S3Error {
     e
 }
 
-/// Fails with [`corrupted`] when the scrub marked this version of the object.
-pub(crate) async fn refuse_damaged(gw: &Gateway, rec: &ObjectRecord) -> S3Result<()> {
-    match gw
-        .store
-        .damage_of(&rec.bucket, &rec.key, &rec.file_id)
-        .await
-        .map_err(errors::meta)?
-    {
+/// The damage read together with an object's row (`Store::get_object_marked`), by file id.
+pub(crate) type Known = (String, Option<String>);
+
+/// The row and what `refuse_damaged` needs to know about it, from one read.
+pub(crate) fn split(
+    found: Option<(ObjectRecord, Option<String>)>,
+) -> (Option<ObjectRecord>, Option<Known>) {
+    match found {
+        Some((rec, damage)) => {
+            let known = (rec.file_id.clone(), damage);
+            (Some(rec), Some(known))
+        }
+        None => (None, None),
+    }
+}
+
+/// Fails with [`corrupted`] when the scrub marked this version of the object. `known` saves
+/// the index a read when it was read with the row of this same file.
+pub(crate) async fn refuse_damaged(
+    gw: &Gateway,
+    rec: &ObjectRecord,
+    known: Option<&Known>,
+) -> S3Result<()> {
+    let damage = match known {
+        Some((file_id, damage)) if *file_id == rec.file_id => damage.clone(),
+        _ => gw
+            .store
+            .damage_of(&rec.bucket, &rec.key, &rec.file_id)
+            .await
+            .map_err(errors::meta)?,
+    };
+    match damage {
         Some(what) => Err(corrupted(rec, &what)),
         None => Ok(()),
     }

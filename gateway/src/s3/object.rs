@@ -7,7 +7,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::checksum::{Declared, checksum_type_of, fill_checksums};
 use super::conditional::{self, Conditions, Outcome};
-use super::damage::{corrupted, refuse_damaged};
+use super::damage::{Known, corrupted, refuse_damaged, split};
 use super::record::{
     StdHeaders, check_key, content_type_or_default, parse_http_date, timestamp, to_metadata,
     user_metadata,
@@ -164,15 +164,16 @@ async fn find<T>(
     action: Action,
     bucket: &str,
     key: &str,
-) -> S3Result<ObjectRecord> {
+) -> S3Result<(ObjectRecord, Option<Known>)> {
     let access = gw.access(req, bucket).await?;
-    let rec = gw
-        .store
-        .get_object(bucket, key)
-        .await
-        .map_err(errors::meta)?;
+    let (rec, known) = split(
+        gw.store
+            .get_object_marked(bucket, key)
+            .await
+            .map_err(errors::meta)?,
+    );
     access.check_key(action, key, rec.as_ref())?;
-    rec.ok_or_else(no_such_key)
+    Ok((rec.ok_or_else(no_such_key)?, known))
 }
 
 fn no_such_key() -> s3s::S3Error {
@@ -213,11 +214,12 @@ pub(crate) async fn get_object(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = &req.input;
     let access = gw.access(&req, &input.bucket).await?;
-    let current = gw
-        .store
-        .get_object(&input.bucket, &input.key)
-        .await
-        .map_err(errors::meta)?;
+    let (current, known) = split(
+        gw.store
+            .get_object_marked(&input.bucket, &input.key)
+            .await
+            .map_err(errors::meta)?,
+    );
     let mut rec = match access.check_key(Action::GetObject, &input.key, current.as_ref()) {
         Ok(()) => current.ok_or_else(no_such_key)?,
         // Archived: readable only through a completed restore (and a missing key is NoSuchKey).
@@ -227,7 +229,7 @@ pub(crate) async fn get_object(
         Err(e) => return Err(e),
     };
     let (stream, range) = loop {
-        refuse_damaged(gw, &rec).await?;
+        refuse_damaged(gw, &rec, known.as_ref()).await?;
         preconditions(
             &Conditions {
                 if_match: input.if_match.as_ref(),
@@ -363,8 +365,8 @@ pub(crate) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = &req.input;
-    let rec = find(gw, &req, Action::HeadObject, &input.bucket, &input.key).await?;
-    refuse_damaged(gw, &rec).await?;
+    let (rec, known) = find(gw, &req, Action::HeadObject, &input.bucket, &input.key).await?;
+    refuse_damaged(gw, &rec, known.as_ref()).await?;
     preconditions(
         &Conditions {
             if_match: input.if_match.as_ref(),

@@ -44,7 +44,7 @@ pub(crate) async fn restore_object(
         ));
     }
     // A damaged object would only fail its restore's verification: say why now.
-    super::damage::refuse_damaged(gw, &lookup(gw, &input.bucket, &input.key).await?).await?;
+    super::damage::refuse_damaged(gw, &lookup(gw, &input.bucket, &input.key).await?, None).await?;
     let done = gw
         .restorer
         .request(&input.bucket, &input.key, days, &who)
