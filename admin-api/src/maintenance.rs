@@ -248,6 +248,12 @@ pub fn restore_from_attr(r: &RestoreAttr) -> Option<RestoreState> {
 /// What a rebuild says when the control data is gone with the index.
 pub const CONTROL_DATA_MISSING: &str = "the index holds no service accounts besides the initial admin: accounts, grants, signing keys, audit events and settings live only in the index and cannot be rebuilt from sidecars; restore them from a backup with `artstore restore --from FILE` (backups are taken with `artstore backup --out FILE`, see README \"Backup and restore\")";
 
+mod in_flight;
+
+/// How old a file must be before `verify` beside a running server counts it as damage rather
+/// than a write in flight (temp files of a slow upload keep a fresh modification time).
+pub const IN_FLIGHT_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 pub struct Maintenance {
     store: Store,
     fs: LocalFs,
@@ -257,6 +263,8 @@ pub struct Maintenance {
     only: Option<String>,
     /// Set (to when it started, ms) for a rebuild while the server serves (an admin job).
     serving_since: Option<i64>,
+    /// Set when servers may be writing: `verify` then leaves out what writes in flight explain.
+    in_flight_grace: Option<std::time::Duration>,
 }
 
 impl Maintenance {
@@ -267,7 +275,15 @@ impl Maintenance {
             progress: Arc::default(),
             only: None,
             serving_since: None,
+            in_flight_grace: None,
         }
+    }
+
+    /// For a `verify` while servers write to the same data: findings that writes in flight
+    /// explain, or files younger than `grace`, are not reported.
+    pub fn beside_writers(mut self, grace: std::time::Duration) -> Self {
+        self.in_flight_grace = Some(grace);
+        self
     }
 
     /// Reports progress to `progress`.
@@ -744,6 +760,9 @@ impl Maintenance {
                 report.obsolete.push(format!("{bucket}/{path}"));
             }
         }
+        if let Some(grace) = self.in_flight_grace {
+            self.drop_in_flight(&mut report, grace).await?;
+        }
         Ok(report)
     }
 
@@ -922,13 +941,22 @@ impl Maintenance {
             Some(len) if i64::try_from(len).ok() != Some(o.size) => report.size_mismatch.push(name),
             Some(len) => {
                 let p = self.progress.clone();
-                let d = self
+                match self
                     .fs
                     .hash_file_with(&o.bucket, &o.storage_path, move |n| p.advance(0, n))
-                    .await?;
-                report.bytes_hashed += len;
-                if d.sha256_hex() != o.sha256 {
-                    report.checksum_mismatch.push(name);
+                    .await
+                {
+                    Ok(d) => {
+                        report.bytes_hashed += len;
+                        if d.sha256_hex() != o.sha256 {
+                            report.checksum_mismatch.push(name);
+                        }
+                    }
+                    // Gone since its size was read: damage, or a delete beside a live server.
+                    Err(BackendError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                        report.missing.push(name)
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
         }

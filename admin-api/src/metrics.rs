@@ -87,6 +87,7 @@ pub struct Metrics {
     routes: RwLock<HashMap<Box<str>, Arc<str>>>,
     elements: Arc<ElementUsage>,
     spool: Arc<AuditSpoolGauges>,
+    scrub: ScrubCounters,
     /// One scrape at a time: the element snapshot and its encoding belong together.
     scrape: Mutex<()>,
 }
@@ -151,6 +152,23 @@ impl Metrics {
         );
         registry.register_collector(Box::new(elements.clone()));
         registry.register_collector(Box::new(spool.clone()));
+        let scrub = ScrubCounters::default();
+        registry.register_with_unit(
+            "scrub",
+            "Data bytes the background scrub re-read",
+            Unit::Bytes,
+            scrub.bytes.clone(),
+        );
+        registry.register(
+            "scrub_objects",
+            "Objects the background scrub checked",
+            scrub.objects.clone(),
+        );
+        registry.register(
+            "scrub_corrupt",
+            "Checks by the background scrub that found an object's data damaged (size, checksum, missing file or sidecar)",
+            scrub.corrupt.clone(),
+        );
         Metrics {
             registry,
             s3_requests,
@@ -163,8 +181,14 @@ impl Metrics {
             routes: RwLock::new(HashMap::new()),
             elements,
             spool,
+            scrub,
             scrape: Mutex::new(()),
         }
+    }
+
+    /// The counters the background scrub adds to.
+    pub fn scrub(&self) -> &ScrubCounters {
+        &self.scrub
     }
 
     /// One finished S3 request (its response headers are ready).
@@ -266,6 +290,14 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
     }
+}
+
+/// What the background scrub counts (`artstore_scrub_*`).
+#[derive(Debug, Clone, Default)]
+pub struct ScrubCounters {
+    pub bytes: Counter,
+    pub objects: Counter,
+    pub corrupt: Counter,
 }
 
 /// Static method labels (no allocation per request); anything unusual is "other".

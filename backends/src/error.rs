@@ -20,6 +20,14 @@ pub enum BackendError {
     /// A file that should exist does not.
     #[error("not found: {0}")]
     NotFound(String),
+    /// A data file whose size is not the one its sidecar and index record: it was truncated
+    /// or appended to behind the store's back, so its bytes are not the object's.
+    #[error("{path}: the data file is {actual} bytes, the object has {expected}")]
+    SizeMismatch {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
     /// The filesystem holding a storage element's files has no space left (or its disk quota
     /// is used up); whatever the failed write began has been removed.
     #[error("the data disk of storage element '{element}' is full: {detail}")]

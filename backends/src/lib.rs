@@ -18,8 +18,10 @@ pub use legacy::{AdoptError, Adopted, KeyTemplate};
 pub use legacy_tree::{LegacyTree, SidecarFile};
 pub use local::{LocalFs, ObjectStream, Staged};
 pub use naming::{MAX_FILE_NAME_BYTES, StorageName, sanitize, storage_name};
+pub use reread::{MIN_REREAD_CHUNK, Reread};
 
 mod fsutil;
 mod range;
+mod reread;
 mod scan;
 mod staging;

@@ -308,7 +308,21 @@ impl LocalFs {
         len: u64,
     ) -> Result<ObjectStream, BackendError> {
         let path = rel_join(&self.element(bucket)?, rel_path)?;
-        open_file_range(path, start, len).await
+        open_file_range(path, start, len, None).await
+    }
+
+    /// As `open_range`, for a read of an object whose data file must be `size` bytes: a file
+    /// of any other size is `SizeMismatch`, never served.
+    pub async fn open_object_range(
+        &self,
+        bucket: &str,
+        rel_path: &str,
+        size: u64,
+        start: u64,
+        len: u64,
+    ) -> Result<ObjectStream, BackendError> {
+        let path = rel_join(&self.element(bucket)?, rel_path)?;
+        open_file_range(path, start, len, Some(size)).await
     }
 
     /// Removes data and sidecar (sidecar first: a crash in between leaves an orphan data
@@ -479,7 +493,7 @@ async fn concat_next(mut st: Concat) -> Option<(Result<Bytes, BackendError>, Con
             }
         }
         let (path, start, len) = st.parts.pop_front()?;
-        match open_file_range(path, start, len).await {
+        match open_file_range(path, start, len, None).await {
             Ok(s) => st.current = Some(s),
             Err(e) => {
                 st.parts.clear();

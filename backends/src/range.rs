@@ -25,15 +25,23 @@ pub type ObjectStream =
     Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send + Sync + 'static>>;
 
 /// Opens `path` and reads its first chunk; fails if the file is missing or shorter than
-/// `start + len`.
+/// `start + len`, or (`SizeMismatch`) when its size is not `whole`, if given.
 pub(crate) async fn open_file_range(
     path: PathBuf,
     start: u64,
     len: u64,
+    whole: Option<u64>,
 ) -> Result<ObjectStream, BackendError> {
     let (file, first) = blocking(move || {
         let mut file = File::open(&path).at(&path)?;
         let size = file.metadata().at(&path)?.len();
+        if let Some(expected) = whole.filter(|w| *w != size) {
+            return Err(BackendError::SizeMismatch {
+                path: path.display().to_string(),
+                expected,
+                actual: size,
+            });
+        }
         if start.checked_add(len).is_none_or(|end| end > size) {
             return Err(BackendError::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

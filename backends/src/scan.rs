@@ -274,6 +274,25 @@ impl LocalFs {
         }
     }
 
+    /// How long ago a file was last modified, `None` if it does not exist.
+    pub async fn file_age(
+        &self,
+        bucket: &str,
+        rel_path: &str,
+    ) -> Result<Option<std::time::Duration>, BackendError> {
+        let path = self.element_root(bucket).join(rel_path);
+        match tokio::fs::symlink_metadata(&path).await {
+            Ok(m) => Ok(Some(
+                m.modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .unwrap_or_default(),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path, e)),
+        }
+    }
+
     /// Upload ids that have a part directory.
     pub async fn upload_dirs(&self, bucket: &str) -> Result<Vec<String>, BackendError> {
         let dir = self.element_root(bucket).join(".multipart");

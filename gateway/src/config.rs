@@ -62,6 +62,9 @@ pub struct ServeArgs {
         env = "ARTSTORE_MULTIPART_EXPIRY_INTERVAL"
     )]
     pub multipart_expiry_interval: Option<String>,
+    /// Bytes per second the background scrub re-reads stored data at; default (or 0): off.
+    #[arg(long = "scrub-rate", env = "ARTSTORE_SCRUB_RATE")]
+    pub scrub_rate: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +85,7 @@ struct FileConfig {
     database_timeout_ms: Option<u64>,
     multipart_expiry: Option<String>,
     multipart_expiry_interval: Option<String>,
+    scrub_rate: Option<u64>,
 }
 
 /// Default age of an incomplete multipart upload that is aborted (AWS users set 7 days).
@@ -132,6 +136,8 @@ pub struct Settings {
     pub multipart_expiry: Option<Duration>,
     /// Time between two expiry sweeps.
     pub multipart_expiry_interval: Duration,
+    /// Bytes per second the background scrub reads; `None` = no scrub.
+    pub scrub_rate: Option<u64>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -189,6 +195,7 @@ impl Settings {
                     d
                 }
             },
+            scrub_rate: args.scrub_rate.or(file.scrub_rate).filter(|r| *r > 0),
             data_dir,
         })
     }

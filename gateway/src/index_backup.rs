@@ -56,6 +56,28 @@ pub fn hold_alone(data_dir: &Path) -> anyhow::Result<File> {
     }
 }
 
+/// Whether a server (or a command holding the data dir alone) holds `<data-dir>/artstore.lock`
+/// now. Without a lock file no server ever ran here; none is created (read-only callers).
+pub fn server_running(data_dir: &Path) -> anyhow::Result<bool> {
+    let path = data_dir.join(LOCK_FILE);
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    match f.try_lock() {
+        Ok(()) => Ok(false),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 fn lock_file(path: &Path) -> anyhow::Result<File> {
     std::fs::OpenOptions::new()
         .read(true)

@@ -19,6 +19,7 @@ pub mod progress;
 pub mod recovery;
 pub mod restore_worker;
 pub mod s3;
+pub mod scrub;
 pub mod search_cli;
 pub mod server;
 pub mod signed;

@@ -17,8 +17,9 @@ enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(ServeArgs),
-    /// Rebuild or check the index against the sidecars on disk (stop the server first).
-    /// Accounts, grants, keys and audit events are not on disk: restore those from a backup.
+    /// Rebuild (server stopped) or check (also while it runs) the index against the sidecars
+    /// on disk. Accounts, grants, keys and audit events are not on disk: restore those from a
+    /// backup.
     Index {
         #[command(subcommand)]
         action: IndexAction,
@@ -64,7 +65,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum IndexAction {
-    /// Re-create every missing or stale index row from the attr.json sidecars.
+    /// Re-create every missing or stale index row from the attr.json sidecars (refuses while
+    /// a server runs on the data dir).
     Rebuild(ServeArgs),
     /// Re-hash every object; report missing files, orphans, size and checksum mismatches.
     Verify(VerifyArgs),
@@ -84,11 +86,21 @@ struct VerifyArgs {
 /// Prints the report as JSON on stdout; verify fails when it finds damage.
 async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
     let store = bootstrap::open_store(settings).await?;
+    // A rebuild beside a live server would take its writes in flight for lost work: it runs
+    // alone on the data dir, or not at all (before it changes anything).
+    let _alone = match action {
+        IndexAction::Rebuild(_) => Some(
+            index_backup::hold_alone(&settings.data_dir)
+                .map_err(|e| e.context("artstore index rebuild refused: nothing was changed"))?,
+        ),
+        IndexAction::Verify(_) => None,
+    };
     let fs = artstore_backends::LocalFs::new(settings.data_dir.join("elements"));
     // A bar on stderr when it is a terminal; the JSON report on stdout either way.
     let work = std::sync::Arc::new(artstore_admin::progress::WorkProgress::new());
     let bar = progress::watch(progress::interactive(false), work.clone());
-    let m = artstore_admin::maintenance::Maintenance::new(store.clone(), fs).with_progress(work);
+    let mut m =
+        artstore_admin::maintenance::Maintenance::new(store.clone(), fs).with_progress(work);
     match action {
         IndexAction::Rebuild(_) => {
             let report = async {
@@ -106,6 +118,12 @@ async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
             }
         }
         IndexAction::Verify(VerifyArgs { repair: false, .. }) => {
+            if index_backup::server_running(&settings.data_dir)? {
+                tracing::info!(
+                    "a server runs on this data dir: writes in flight are not reported as damage"
+                );
+                m = m.beside_writers(artstore_admin::maintenance::IN_FLIGHT_GRACE);
+            }
             let report = m.verify().await;
             bar.finish().await;
             let report = report?;

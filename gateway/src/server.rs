@@ -118,6 +118,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )
         .run(settings.multipart_expiry_interval),
     );
+    let scrub = settings.scrub_rate.map(|rate| {
+        let scrubber = crate::scrub::Scrubber::new(store.clone(), fs.clone(), &metrics, rate);
+        tokio::spawn(scrubber.run())
+    });
     let admin = artstore_admin::router(artstore_admin::AdminState {
         store: store.clone(),
         keys: keys.clone(),
@@ -153,6 +157,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = s3_task.await;
     let _ = admin_task.await;
+    if let Some(scrub) = scrub {
+        scrub.abort();
+    }
     store.close().await;
     crate::recovery::mark_clean(&settings.data_dir);
     tracing::info!("stopped");

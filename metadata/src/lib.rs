@@ -19,6 +19,7 @@ mod model;
 mod multipart;
 mod names;
 mod objects;
+mod scrub;
 mod search;
 mod secret;
 mod spool;
@@ -39,6 +40,7 @@ pub use list::{ListEntry, ListPage, ListQuery};
 pub use model::*;
 pub use names::is_valid_bucket_name;
 pub use objects::{Checked, WriteView};
+pub use scrub::{ScrubBatch, ScrubItem};
 pub use search::params as search_params;
 pub use search::{
     AttrCond, AttrFilter, CursorError, DEFAULT_LIMIT, FACET_TOP, Facet, FacetField, FacetValue,

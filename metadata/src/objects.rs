@@ -186,6 +186,8 @@ impl Store {
             mode,
         })
         .map_err(Checked::Refused)?;
+        // A scrub's damage mark belongs to the data file: a new file (an overwrite) clears
+        // it, a rewrite of the same file's row (tags, a rebuild) keeps it.
         let q = sqlx::query(concat!(
             "INSERT INTO objects (",
             object_cols!(),
@@ -203,7 +205,8 @@ impl Store {
              restore_requested_by = excluded.restore_requested_by, \
              restore_completed_ms = excluded.restore_completed_ms, \
              restore_expires_ms = excluded.restore_expires_ms, tags = excluded.tags, \
-             part_sizes = excluded.part_sizes"
+             part_sizes = excluded.part_sizes, \
+             damage = CASE WHEN objects.file_id = excluded.file_id THEN objects.damage END"
         ));
         bind_object(q, rec)
             .execute(&mut **tx)
@@ -439,6 +442,25 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get("bucket")?, r.try_get("storage_path")?)))
             .collect()
+    }
+
+    /// When the files at `storage_path` were recorded as obsolete (ms), if they still are.
+    pub async fn pending_delete_since(
+        &self,
+        bucket: &str,
+        storage_path: &str,
+    ) -> Result<Option<i64>, MetaError> {
+        let row = sqlx::query(
+            "SELECT created_ms FROM pending_deletes WHERE bucket = $1 AND storage_path = $2",
+        )
+        .bind(bucket)
+        .bind(storage_path)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("created_ms")?),
+            None => None,
+        })
     }
 
     /// The obsolete files of a deleted or replaced object are gone: forget them.

@@ -57,6 +57,7 @@ pub(crate) async fn copy_source(
         }
         Err(e) => return Err(e),
     };
+    super::damage::refuse_damaged(gw, &rec, None).await?;
     // For copy sources every failed condition is 412.
     match conditional::evaluate(&c, &rec.etag, rec.updated_ms)? {
         Outcome::Proceed => Ok(rec),

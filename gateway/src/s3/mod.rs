@@ -7,6 +7,7 @@ mod checksum;
 mod conditional;
 mod context;
 mod copy;
+mod damage;
 pub(crate) mod errors;
 mod lifecycle;
 mod list;

@@ -7,6 +7,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::checksum::{Declared, checksum_type_of, fill_checksums};
 use super::conditional::{self, Conditions, Outcome};
+use super::damage::{Known, corrupted, refuse_damaged, split};
 use super::record::{
     StdHeaders, check_key, content_type_or_default, parse_http_date, timestamp, to_metadata,
     user_metadata,
@@ -163,15 +164,16 @@ async fn find<T>(
     action: Action,
     bucket: &str,
     key: &str,
-) -> S3Result<ObjectRecord> {
+) -> S3Result<(ObjectRecord, Option<Known>)> {
     let access = gw.access(req, bucket).await?;
-    let rec = gw
-        .store
-        .get_object(bucket, key)
-        .await
-        .map_err(errors::meta)?;
+    let (rec, known) = split(
+        gw.store
+            .get_object_marked(bucket, key)
+            .await
+            .map_err(errors::meta)?,
+    );
     access.check_key(action, key, rec.as_ref())?;
-    rec.ok_or_else(no_such_key)
+    Ok((rec.ok_or_else(no_such_key)?, known))
 }
 
 fn no_such_key() -> s3s::S3Error {
@@ -212,11 +214,12 @@ pub(crate) async fn get_object(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = &req.input;
     let access = gw.access(&req, &input.bucket).await?;
-    let current = gw
-        .store
-        .get_object(&input.bucket, &input.key)
-        .await
-        .map_err(errors::meta)?;
+    let (current, known) = split(
+        gw.store
+            .get_object_marked(&input.bucket, &input.key)
+            .await
+            .map_err(errors::meta)?,
+    );
     let mut rec = match access.check_key(Action::GetObject, &input.key, current.as_ref()) {
         Ok(()) => current.ok_or_else(no_such_key)?,
         // Archived: readable only through a completed restore (and a missing key is NoSuchKey).
@@ -226,6 +229,7 @@ pub(crate) async fn get_object(
         Err(e) => return Err(e),
     };
     let (stream, range) = loop {
+        refuse_damaged(gw, &rec, known.as_ref()).await?;
         preconditions(
             &Conditions {
                 if_match: input.if_match.as_ref(),
@@ -241,7 +245,7 @@ pub(crate) async fn get_object(
             .map_or((0, size_of(&rec)), |r| (r.start, r.end - r.start));
         match gw
             .fs
-            .open_range(&rec.bucket, &rec.storage_path, start, len)
+            .open_object_range(&rec.bucket, &rec.storage_path, size_of(&rec), start, len)
             .await
         {
             Ok(s) => break (s, range),
@@ -250,10 +254,20 @@ pub(crate) async fn get_object(
             Err(BackendError::NotFound(_)) => {
                 let now = lookup(gw, &input.bucket, &input.key).await?;
                 if now.file_id == rec.file_id {
-                    tracing::error!(bucket = %rec.bucket, key = %rec.key, path = %rec.storage_path, "indexed object's data file is missing");
-                    return Err(s3_error!(InternalError, "the object's data is missing"));
+                    tracing::error!(bucket = %rec.bucket, key = %rec.key, file_id = %rec.file_id, path = %rec.storage_path, "indexed object's data file is missing");
+                    return Err(corrupted(&rec, "the data file is missing"));
                 }
                 rec = now;
+            }
+            // Data files are never rewritten in place: another size is damage, not a race.
+            Err(BackendError::SizeMismatch {
+                path,
+                expected,
+                actual,
+            }) => {
+                tracing::error!(bucket = %rec.bucket, key = %rec.key, file_id = %rec.file_id, %path, expected, actual, "indexed object's data file has the wrong size");
+                let what = format!("the data file is {actual} bytes, the object has {expected}");
+                return Err(corrupted(&rec, &what));
             }
             Err(e) => return Err(errors::backend(e)),
         }
@@ -351,7 +365,8 @@ pub(crate) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = &req.input;
-    let rec = find(gw, &req, Action::HeadObject, &input.bucket, &input.key).await?;
+    let (rec, known) = find(gw, &req, Action::HeadObject, &input.bucket, &input.key).await?;
+    refuse_damaged(gw, &rec, known.as_ref()).await?;
     preconditions(
         &Conditions {
             if_match: input.if_match.as_ref(),

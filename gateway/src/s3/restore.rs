@@ -43,6 +43,8 @@ pub(crate) async fn restore_object(
             access.element.mode
         ));
     }
+    // A damaged object would only fail its restore's verification: say why now.
+    super::damage::refuse_damaged(gw, &lookup(gw, &input.bucket, &input.key).await?, None).await?;
     let done = gw
         .restorer
         .request(&input.bucket, &input.key, days, &who)
