@@ -122,33 +122,6 @@ fn xml_doc(rules: &[String]) -> String {
 
 const ABORT_7: &str = "<AbortIncompleteMultipartUpload><DaysAfterInitiation>7</DaysAfterInitiation></AbortIncompleteMultipartUpload>";
 
-async fn create_upload(c: &s3::Client, b: &str, k: &str) -> String {
-    c.create_multipart_upload()
-        .bucket(b)
-        .key(k)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create_multipart_upload {b}/{k}: {e:?}"))
-        .upload_id()
-        .expect("UploadId")
-        .to_string()
-}
-
-async fn upload_part(c: &s3::Client, b: &str, k: &str, id: &str, n: i32, data: &[u8]) -> String {
-    c.upload_part()
-        .bucket(b)
-        .key(k)
-        .upload_id(id)
-        .part_number(n)
-        .body(ByteStream::from(data.to_vec()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("upload_part {n} of {k}: {e:?}"))
-        .e_tag()
-        .expect("part ETag")
-        .to_string()
-}
-
 fn completed(parts: &[(i32, String)]) -> CompletedMultipartUpload {
     CompletedMultipartUpload::builder()
         .set_parts(Some(

@@ -1,6 +1,7 @@
 //! Multipart uploads (issue 2, item 4).
 
 mod common;
+use common::create_upload as create;
 use common::*;
 use s3::types::{
     ChecksumAlgorithm as Alg, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
@@ -9,33 +10,6 @@ use s3::types::{
 
 const MIB: usize = 1024 * 1024;
 const PART: usize = 5 * MIB;
-
-async fn create(c: &s3::Client, b: &str, k: &str) -> String {
-    c.create_multipart_upload()
-        .bucket(b)
-        .key(k)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create_multipart_upload {b}/{k}: {e:?}"))
-        .upload_id()
-        .expect("UploadId")
-        .to_string()
-}
-
-async fn upload_part(c: &s3::Client, b: &str, k: &str, id: &str, n: i32, data: &[u8]) -> String {
-    c.upload_part()
-        .bucket(b)
-        .key(k)
-        .upload_id(id)
-        .part_number(n)
-        .body(ByteStream::from(data.to_vec()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("upload_part {n}: {e:?}"))
-        .e_tag()
-        .expect("part ETag")
-        .to_string()
-}
 
 fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
     CompletedMultipartUpload::builder()

@@ -50,6 +50,42 @@ pub use aws_sdk_s3 as s3;
 pub use aws_sdk_s3::primitives::ByteStream;
 pub use reqwest::Method;
 
+/// Starts a multipart upload of `b/k`; its UploadId.
+pub async fn create_upload(c: &s3::Client, b: &str, k: &str) -> String {
+    c.create_multipart_upload()
+        .bucket(b)
+        .key(k)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create_multipart_upload {b}/{k}: {e:?}"))
+        .upload_id()
+        .expect("UploadId")
+        .to_string()
+}
+
+/// Uploads part `n` of upload `id`; its ETag.
+pub async fn upload_part(
+    c: &s3::Client,
+    b: &str,
+    k: &str,
+    id: &str,
+    n: i32,
+    data: &[u8],
+) -> String {
+    c.upload_part()
+        .bucket(b)
+        .key(k)
+        .upload_id(id)
+        .part_number(n)
+        .body(ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("upload_part {n} of {k}: {e:?}"))
+        .e_tag()
+        .expect("part ETag")
+        .to_string()
+}
+
 /// Root credentials every test server is started with.
 pub const ROOT_ACCESS_KEY: &str = "AKARTSTORETEST0001";
 pub const ROOT_SECRET_KEY: &str = "artstore-test-secret-key-0123456789abcdef";

@@ -5,11 +5,11 @@
 
 use std::collections::HashSet;
 
-use artstore_metadata::{Lifecycle, LifecycleRule as StoredRule, MetaError, PrefixForm};
+use artstore_metadata::{Lifecycle, LifecycleRule as StoredRule, PrefixForm};
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
-use super::{Gateway, errors};
+use super::Gateway;
 use crate::policy::Action;
 
 /// AWS's limits: 1000 rules per configuration, IDs of up to 255 characters.
@@ -262,22 +262,7 @@ pub(crate) async fn delete(
     Ok(resp)
 }
 
-/// The index first, then element.json (what `index rebuild` restores it from), as bucket
-/// tags are kept; the request fails if element.json cannot follow.
 async fn store(gw: &Gateway, bucket: &str, lifecycle: Option<&Lifecycle>) -> S3Result<()> {
-    let el = match gw.store.set_bucket_lifecycle(bucket, lifecycle).await {
-        Ok(el) => el,
-        Err(MetaError::NotFound(_)) => {
-            return Err(s3_error!(
-                NoSuchBucket,
-                "The specified bucket does not exist"
-            ));
-        }
-        Err(e) => return Err(errors::meta(e)),
-    };
-    let history = gw.store.mode_history(bucket).await.map_err(errors::meta)?;
-    gw.fs
-        .write_element_json(bucket, &el.element_json(&history))
-        .await
-        .map_err(errors::backend)
+    let changed = gw.store.set_bucket_lifecycle(bucket, lifecycle).await;
+    super::element_settings::persist(gw, bucket, changed).await
 }

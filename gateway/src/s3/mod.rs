@@ -8,6 +8,7 @@ mod conditional;
 mod context;
 mod copy;
 mod damage;
+mod element_settings;
 pub(crate) mod errors;
 mod lifecycle;
 mod list;

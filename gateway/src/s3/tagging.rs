@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use artstore_backends::ChecksumAlgorithm;
-use artstore_metadata::{MetaError, ObjectRecord};
+use artstore_metadata::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::object::lookup;
 use super::record::precheck_attr_size;
-use super::{Access, Gateway, errors};
+use super::{Access, Gateway};
 use crate::policy::Action;
 
 pub(crate) type Tags = BTreeMap<String, String>;
@@ -227,22 +227,7 @@ pub(crate) async fn delete_bucket_tagging(
     Ok(resp)
 }
 
-/// The index first, then element.json (what `index rebuild` restores them from), as every
-/// other element change does; the request fails if element.json cannot follow.
 async fn set_bucket_tags(gw: &Gateway, bucket: &str, tags: &Tags) -> S3Result<()> {
-    let el = match gw.store.set_bucket_tags(bucket, tags).await {
-        Ok(el) => el,
-        Err(MetaError::NotFound(_)) => {
-            return Err(s3_error!(
-                NoSuchBucket,
-                "The specified bucket does not exist"
-            ));
-        }
-        Err(e) => return Err(errors::meta(e)),
-    };
-    let history = gw.store.mode_history(bucket).await.map_err(errors::meta)?;
-    gw.fs
-        .write_element_json(bucket, &el.element_json(&history))
-        .await
-        .map_err(errors::backend)
+    let changed = gw.store.set_bucket_tags(bucket, tags).await;
+    super::element_settings::persist(gw, bucket, changed).await
 }
