@@ -1496,6 +1496,27 @@ async fn migration_0012_fills_existing_rows() {
     assert_eq!(found(s, q).await, [SUPPLY, REPORT, SCAN]);
 }
 
+/// Every page of `query`, `limit` rows a page, following the cursors to the end.
+async fn every_page(s: &Store, query: SearchQuery, limit: u32) -> Vec<SearchPage> {
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s
+            .search(&SearchQuery {
+                limit: Some(limit),
+                cursor,
+                ..query.clone()
+            })
+            .await
+            .unwrap();
+        cursor = page.next_cursor.clone();
+        pages.push(page);
+        if cursor.is_none() {
+            return pages;
+        }
+    }
+}
+
 /// Relevance is where the words match: 4 in the file name, 2 in the folders, 1 elsewhere,
 /// added up over the groups of `q`; ties by bucket then key, all descending. The order is
 /// spelled out, so both databases are held to the same one.
@@ -1543,23 +1564,11 @@ async fn relevance(db: &TestDb) {
     assert_eq!(scored(&page), want);
     // Page by page through the levels, one row at a time, and ascending: the same rows.
     for limit in [1, 2, 4] {
-        let mut got = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = s
-                .search(&SearchQuery {
-                    limit: Some(limit),
-                    cursor,
-                    ..q("alpha")
-                })
-                .await
-                .unwrap();
-            got.extend(scored(&page));
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
+        let got: Vec<(String, f64)> = every_page(s, q("alpha"), limit)
+            .await
+            .iter()
+            .flat_map(scored)
+            .collect();
         assert_eq!(got, want, "limit {limit}");
     }
     let asc = s
@@ -1589,24 +1598,8 @@ async fn relevance(db: &TestDb) {
             ("a/misc/notes.txt".to_owned(), 2.0),
         ]
     );
-    let mut got = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = s
-            .search(&SearchQuery {
-                limit: Some(1),
-                cursor,
-                ..q("alpha beta")
-            })
-            .await
-            .unwrap();
-        got.extend(scored(&page));
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
-    assert_eq!(got.len(), 4);
+    let pages = every_page(s, q("alpha beta"), 1).await;
+    assert_eq!(pages.iter().map(|p| p.items.len()).sum::<usize>(), 4);
     // Negation and filters apply at every level.
     let page = s
         .search(&SearchQuery {
