@@ -214,9 +214,12 @@ pub(crate) async fn discard(
     {
         return Ok(false);
     }
-    fs.remove_upload(bucket, upload_id)
-        .await
-        .map_err(errors::backend)?;
+    // The index decided: the upload is over, whatever its files do now. A part written at
+    // this moment (refused, its row gone) can make the removal fail; what is left is garbage
+    // that the refused part removes, or `index rebuild` does.
+    if let Err(e) = fs.remove_upload(bucket, upload_id).await {
+        tracing::warn!(%bucket, %upload_id, error = %e, "upload ended; its part files stay for now");
+    }
     Ok(true)
 }
 
