@@ -1,7 +1,8 @@
 //! A full disk is an answer, not an outage: writes get `507 InsufficientStorage` naming what is
 //! full, nothing partial stays behind, reads and deletes keep working, and once space is freed
 //! writes succeed again without a restart. The disks are real small filesystems (tmpfs; the
-//! tests need root to mount them and skip otherwise, failing under ARTSTORE_TEST_REQUIRE_ALL=1).
+//! tests need root to mount them and skip otherwise, failing under ARTSTORE_TEST_REQUIRE_ALL=1);
+//! a full SQLite index is also reached without root, through SQLite's `max_page_count`.
 
 mod common;
 
@@ -239,6 +240,151 @@ async fn index_disk_full_sqlite() {
         .await
         .assert_status(204);
     assert_eq!(list_keys(&srv, bucket).await.len(), 12);
+    let logs = srv.logs();
+    assert!(
+        !logs.contains("non-zero transaction depth"),
+        "a failed transaction left a connection inside it"
+    );
+}
+
+/// A full SQLite index without a small filesystem (no root needed): the index is capped at its
+/// size through SQLite's `max_page_count`, with a ballast table that the test's own (uncapped)
+/// connection drops later to give pages back, as removing a file frees a disk. Each write while
+/// the index is full is a 507 naming it and leaves nothing; reads keep working; a DELETE that
+/// finds no page for its search rows is a 507 that deletes nothing; once pages are free again,
+/// writes and deletes succeed in the same process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_pages_full_sqlite() {
+    let mut srv = Server::start(Db::Sqlite).await;
+    let bucket = "index-pages";
+    srv.raw(Method::PUT, &format!("/{bucket}"))
+        .send()
+        .await
+        .assert_status(200);
+    let keep = vec![b'k'; 3_000];
+    put(&srv, bucket, "keep.txt", &keep)
+        .await
+        .assert_status(200);
+    srv.stop();
+    let pages: i64 = {
+        let mut c = srv.index_conn().await;
+        sqlx::query("CREATE TABLE test_ballast (b BLOB)")
+            .execute(&mut c)
+            .await
+            .expect("ballast table");
+        sqlx::query("INSERT INTO test_ballast VALUES (zeroblob(400000))")
+            .execute(&mut c)
+            .await
+            .expect("ballast");
+        sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut c)
+            .await
+            .expect("page count")
+    };
+    srv.set_env("ARTSTORE_TEST_SQLITE_MAX_PAGES", &(pages + 30).to_string());
+    srv.restart().await;
+
+    // Objects with long, varied attributes until the index has no page left.
+    let put_attrs = |i: usize| {
+        let note: String = (0..40).map(|w| format!("word{i}x{w} ")).collect();
+        srv.raw(Method::PUT, &key_path(bucket, &format!("fill-{i:04}.txt")))
+            .header("x-amz-meta-note", &note)
+            .header("x-amz-meta-serial", &i.to_string())
+            .body(format!("fill {i}").into_bytes())
+            .send()
+    };
+    let mut stored = Vec::new();
+    let mut full = None;
+    for i in 0..2_000 {
+        let r = put_attrs(i).await;
+        if r.status == 200 {
+            stored.push(format!("fill-{i:04}.txt"));
+            continue;
+        }
+        full = Some((i, r));
+        break;
+    }
+    let (first_refused, r) = full.expect("the capped index never filled up");
+    assert_full(&r, "index");
+    assert!(
+        stored.len() >= 3,
+        "the cap left room for only {} writes",
+        stored.len()
+    );
+    assert_not_indexed(&srv, bucket, &format!("fill-{first_refused:04}.txt")).await;
+    let before = element_files(&srv, bucket);
+
+    // More refused writes than the pool has connections: each meets a clean connection.
+    for i in 0..12 {
+        let key = format!("new-{i}.txt");
+        let r = srv
+            .raw(Method::PUT, &key_path(bucket, &key))
+            .header("x-amz-meta-note", &"n".repeat(1_500))
+            .body(b"new data".to_vec())
+            .send()
+            .await;
+        assert_full(&r, "index");
+        assert_not_indexed(&srv, bucket, &key).await;
+    }
+    assert_eq!(element_files(&srv, bucket), before, "files left behind");
+    srv.assert_no_temp_files(bucket);
+
+    // Reads and listings keep working on the full index.
+    let r = get(&srv, bucket, "keep.txt").await;
+    r.assert_status(200);
+    assert_eq!(r.body, keep);
+    srv.raw(Method::HEAD, &key_path(bucket, &stored[0]))
+        .send()
+        .await
+        .assert_status(200);
+    let mut listed = stored.clone();
+    listed.push("keep.txt".to_owned());
+    listed.sort();
+    assert_eq!(list_keys(&srv, bucket).await, listed);
+    // A DELETE either happens or is a 507 that changed nothing.
+    let r = srv
+        .raw(Method::DELETE, &key_path(bucket, &stored[0]))
+        .send()
+        .await;
+    if r.status == 204 {
+        get(&srv, bucket, &stored[0])
+            .await
+            .assert_error(404, "NoSuchKey");
+        stored.remove(0);
+    } else {
+        assert_full(&r, "index");
+        get(&srv, bucket, &stored[0]).await.assert_status(200);
+        assert_eq!(
+            element_files(&srv, bucket),
+            before,
+            "a refused DELETE removed files"
+        );
+    }
+
+    // Pages given back (by another connection, as another process frees a disk): the same
+    // server process writes and deletes again.
+    {
+        let mut c = srv.index_conn().await;
+        sqlx::query("DROP TABLE test_ballast")
+            .execute(&mut c)
+            .await
+            .expect("drop ballast");
+    }
+    for key in &stored[..2] {
+        srv.raw(Method::DELETE, &key_path(bucket, key))
+            .send()
+            .await
+            .assert_status(204);
+        get(&srv, bucket, key).await.assert_error(404, "NoSuchKey");
+    }
+    for i in 0..12 {
+        let key = format!("after-{i}.txt");
+        put(&srv, bucket, &key, key.as_bytes())
+            .await
+            .assert_status(200);
+        assert_eq!(get(&srv, bucket, &key).await.body, key.as_bytes());
+    }
+    assert_eq!(get(&srv, bucket, "keep.txt").await.body, keep);
     let logs = srv.logs();
     assert!(
         !logs.contains("non-zero transaction depth"),

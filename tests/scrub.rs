@@ -224,7 +224,17 @@ storage_test!(
                 "no audit event for {key}: {audited:?}"
             );
         }
-        assert!(srv.logs().contains("scrub: stored object is damaged"));
+        let logs = srv.logs();
+        assert!(logs.contains("scrub: stored object is damaged"));
+        // The damage is an ERROR once, when found; the refused reads are expected answers.
+        let refused_at_error = logs
+            .lines()
+            .filter(|l| l.contains("ERROR") && l.contains("ObjectCorrupted"))
+            .collect::<Vec<_>>();
+        assert!(
+            refused_at_error.is_empty(),
+            "refused reads of a damaged object logged at ERROR: {refused_at_error:?}"
+        );
         assert_eq!(std::fs::read(&flip.data).unwrap(), flip_after);
         assert_eq!(std::fs::read(&trunc.data).unwrap(), trunc_after);
         assert!(!gone.data.exists(), "the scrub never recreates a file");

@@ -323,10 +323,13 @@ async fn respond(
     Ok(resp)
 }
 
-/// 5xx answers are faults of the server, except what it does not implement (501) and the
-/// rate limit it enforces on a client (503 SlowDown).
+/// 5xx answers are faults of the server, except what it does not implement (501), the
+/// rate limit it enforces on a client (503 SlowDown) and a read of an object the scrub already
+/// found damaged (503 ObjectCorrupted: reported once, at ERROR, when it was found).
 fn is_server_fault(status: u16, code: &str) -> bool {
-    status >= 500 && status != 501 && !(status == 503 && code == "SlowDown")
+    status >= 500
+        && status != 501
+        && !(status == 503 && (code == "SlowDown" || code == crate::s3::damage::CODE))
 }
 
 /// The `<Code>` of an S3 error response ("" for HEAD and other bodiless answers).

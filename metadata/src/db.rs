@@ -193,6 +193,12 @@ impl Store {
                             conn.execute("PRAGMA journal_mode=WAL").await?;
                             conn.execute("PRAGMA synchronous=NORMAL").await?;
                             conn.execute("PRAGMA busy_timeout=30000").await?;
+                            if let Some(pages) = test_max_pages() {
+                                let pragma = format!("PRAGMA max_page_count={pages}");
+                                sqlx::raw_sql(sqlx::AssertSqlSafe(pragma))
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
                             Ok(())
                         })
                     })
@@ -308,4 +314,16 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Test-only: `ARTSTORE_TEST_SQLITE_MAX_PAGES=<n>` caps the SQLite index at `n` pages, so the
+/// tests can fill the index without a small filesystem (mounting one needs root). Not a
+/// setting: never set it outside tests.
+fn test_max_pages() -> Option<u64> {
+    static PAGES: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *PAGES.get_or_init(|| {
+        std::env::var("ARTSTORE_TEST_SQLITE_MAX_PAGES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    })
 }

@@ -7,7 +7,7 @@ mod checksum;
 mod conditional;
 mod context;
 mod copy;
-mod damage;
+pub(crate) mod damage;
 mod element_settings;
 pub(crate) mod errors;
 mod lifecycle;
