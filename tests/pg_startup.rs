@@ -2,7 +2,7 @@
 //! yet and gives up at once on errors waiting cannot cure; several nodes starting at the same
 //! moment on one empty database make one admin account and one signing key between them; a
 //! statement stuck behind a lock ends with `503 ServiceUnavailable` at the statement timeout,
-//! not a hung request, and loses nothing.
+//! not a hung request, and loses nothing; the pool opens no more connections than configured.
 
 mod common;
 
@@ -292,4 +292,39 @@ async fn a_statement_stuck_behind_a_lock_ends_at_the_statement_timeout() {
         .filter(|o| o.str_field("key").as_deref() == Some("doc"))
         .collect();
     assert_eq!(on_disk.len(), 1, "the refused write left no data behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_never_opens_more_than_its_size() {
+    if !db_available(Db::Postgres) {
+        return;
+    }
+    let size = 3;
+    let srv = Server::builder()
+        .env("ARTSTORE_DATABASE_POOL_SIZE", size.to_string())
+        .start(Db::Postgres)
+        .await;
+    let url = srv.database_url().expect("PostgreSQL");
+    srv.raw(Method::PUT, "/pool")
+        .send()
+        .await
+        .assert_status(200);
+    // Many writers at once wait for one of the few connections instead of opening more.
+    let puts = futures::future::join_all((0..24).map(|i| {
+        let srv = &srv;
+        async move { put(srv, "pool", &format!("k{i}"), b"queued for a connection").await }
+    }))
+    .await;
+    for r in &puts {
+        r.assert_status(200);
+    }
+    let open = count(
+        &url,
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await;
+    assert!(
+        (1..=size).contains(&open),
+        "{open} connections open, at most {size} configured"
+    );
 }
