@@ -56,7 +56,7 @@ async fn two_nodes_share_limits_suspensions_and_modes() {
         .await;
     for node in [&a, &b] {
         let (st, j) = ready(node).await;
-        assert_eq!((st, &j["checks"]["redis"]), (200, &json!("ok")), "{j}");
+        assert_eq!((st, &j["redis"]["status"]), (200, &json!("ok")), "{j}");
     }
 
     let admin = admin_token(&a).await;
@@ -150,14 +150,23 @@ storage_test!(
     |srv| async move {
         // Without Redis configured (SQLite variant) or with it (PostgreSQL variant, when set).
         let (st, j) = ready(&srv).await;
-        assert_eq!((st, j["status"].as_str()), (200, Some("ok")), "{j}");
-        assert_eq!(j["checks"]["database"], "ok");
-        let expected = if srv.database_url().is_some() && test_redis_url().is_some() {
-            "ok"
+        assert_eq!((st, j["status"].as_str()), (200, Some("ready")), "{j}");
+        assert_eq!(j["index"]["status"], "ok", "{j}");
+        let kind = if srv.database_url().is_some() {
+            "postgres"
         } else {
-            "not_configured"
+            "sqlite"
         };
-        assert_eq!(j["checks"]["redis"], expected, "{j}");
+        assert_eq!(j["index"]["kind"], kind, "{j}");
+        assert!(j["index"]["latency_ms"].as_f64().is_some(), "{j}");
+        // The hook for remote backends: none yet.
+        assert_eq!(j["backends"], json!({}), "{j}");
+        if srv.database_url().is_some() && test_redis_url().is_some() {
+            assert_eq!(j["redis"]["status"], "ok", "{j}");
+            assert!(j["redis"]["latency_ms"].as_f64().is_some(), "{j}");
+        } else {
+            assert!(j.get("redis").is_none(), "Redis not configured: {j}");
+        }
 
         // Redis configured but not answering: the node serves, reports degraded and still limits.
         let down = Server::builder()
@@ -166,10 +175,12 @@ storage_test!(
             .await;
         let (st, j) = ready(&down).await;
         assert_eq!(
-            (st, j["status"].as_str(), j["checks"]["redis"].as_str()),
+            (st, j["status"].as_str(), j["redis"]["status"].as_str()),
             (200, Some("degraded"), Some("down")),
             "{j}"
         );
+        assert!(j["redis"]["error"].as_str().is_some(), "{j}");
+        assert_eq!(j["index"]["status"], "ok", "{j}");
         let admin = admin_token(&down).await;
         down.raw(Method::PUT, "/lim")
             .send()

@@ -111,6 +111,48 @@ fn shipped_config_file_is_valid() {
 }
 
 #[test]
+fn database_settings_are_read_and_bad_values_are_refused() {
+    let run = |body: &str| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = write_config(dir.path(), body);
+        let out = Command::new(bin())
+            .arg("migrate")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env_remove("ARTSTORE_DATABASE_URL")
+            .output()
+            .expect("run artstore migrate");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(concat!(
+        "database_pool_size = 4\n",
+        "database_statement_timeout = \"off\"\n",
+        "database_startup_wait = \"5s\"\n",
+    ));
+    assert!(ok, "{err}");
+    for (body, key) in [
+        ("database_pool_size = 0\n", "database_pool_size"),
+        (
+            "database_statement_timeout = \"soon\"\n",
+            "database_statement_timeout",
+        ),
+        (
+            "database_startup_wait = \"forever\"\n",
+            "database_startup_wait",
+        ),
+    ] {
+        let (ok, err) = run(body);
+        assert!(!ok, "{body} must be refused");
+        assert!(err.contains(key), "the error names {key}: {err}");
+    }
+}
+
+#[test]
 fn unknown_config_key_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = write_config(dir.path(), "regoin = \"eu-west-1\"\n");

@@ -506,7 +506,8 @@ async fn health_endpoints() {
         r.assert_status(200);
         let v: serde_json::Value = serde_json::from_slice(&r.body)
             .unwrap_or_else(|e| panic!("{p}: not JSON ({e}): {}", r.text()));
-        assert_eq!(v["status"], "ok", "{p}: {v}");
+        let expected = if p == "/health/ready" { "ready" } else { "ok" };
+        assert_eq!(v["status"], expected, "{p}: {v}");
     }
 }
 

@@ -99,9 +99,21 @@ impl KeyRing {
         });
         ring.reload().await?;
         if ring.order().is_empty() {
-            ring.rotate().await?;
+            ring.first_key().await?;
         }
         Ok(ring)
+    }
+
+    /// Stores a first signing key on an index that has none. Nodes starting at once on an
+    /// empty index race here: one key is stored, the others load it.
+    async fn first_key(&self) -> Result<(), TokenError> {
+        let key = tokio::task::spawn_blocking(generate)
+            .await
+            .map_err(|e| TokenError::Key(e.to_string()))??;
+        if self.store.insert_first_signing_key(&key).await? {
+            tracing::info!(kid = %key.kid, "first token signing key");
+        }
+        self.reload().await
     }
 
     fn order(&self) -> Vec<String> {
@@ -157,7 +169,13 @@ impl KeyRing {
         let newest = self.store.newest_signing_kid().await?;
         let kid = match newest {
             Some(kid) => kid,
-            None => self.rotate().await?,
+            None => {
+                self.first_key().await?;
+                self.order()
+                    .first()
+                    .cloned()
+                    .ok_or(TokenError::UnknownKey)?
+            }
         };
         if self.get(&kid).is_none() {
             self.reload().await?;

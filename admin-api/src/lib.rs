@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod elements;
 pub mod error;
+pub mod health;
 pub mod jobs;
 pub mod keys;
 pub mod maintenance;
@@ -21,11 +22,9 @@ pub mod tokens;
 use std::sync::Arc;
 
 use artstore_metadata::Store;
+use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -49,9 +48,9 @@ pub struct AdminState {
 /// Every admin route with its OpenAPI description: the router and the document come from here.
 fn api() -> OpenApiRouter<AdminState> {
     OpenApiRouter::with_openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())
-        .routes(routes!(live))
+        .routes(routes!(health::live))
         // Documented in openapi.rs (`ready_doc`).
-        .route("/health/ready", get(ready))
+        .route("/health/ready", get(health::ready))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi::openapi_json))
         .merge(tokens::routes())
@@ -78,58 +77,6 @@ pub fn router(state: AdminState) -> Router {
         .layer(axum::middleware::from_fn(sigv4::body_digest))
         .layer(axum::extract::DefaultBodyLimit::max(sigv4::MAX_SIGNED_BODY))
         .layer(axum::middleware::from_fn_with_state(state, request_ctx))
-}
-
-#[utoipa::path(
-    get,
-    path = "/health/live",
-    operation_id = "live",
-    tag = "operations",
-    summary = "Liveness probe",
-    description = "200 while the process serves requests. No authentication.",
-    responses((status = 200, description = "Alive", body = openapi::Live))
-)]
-async fn live() -> Json<Value> {
-    Json(json!({"status": "ok"}))
-}
-
-/// How long each readiness check may take: the probe answers within about a second even when
-/// the database or Redis hangs.
-const READY_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
-
-/// Ready when the index answers; the database is critical. Redis is optional: without it rate
-/// limits count per node, so the node serves but reports `degraded`.
-async fn ready(State(st): State<AdminState>) -> (StatusCode, Json<Value>) {
-    // Both checks run at once, each bounded, so the probe never waits for a pool timeout.
-    let (db, redis) = tokio::join!(
-        tokio::time::timeout(READY_CHECK_TIMEOUT, st.store.ping()),
-        tokio::time::timeout(READY_CHECK_TIMEOUT, st.limiter.redis_ok()),
-    );
-    let database = match db {
-        Ok(Ok(())) => "ok",
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness check failed: database");
-            "down"
-        }
-        Err(_) => {
-            tracing::warn!("readiness check failed: database did not answer in time");
-            "down"
-        }
-    };
-    let redis = match redis {
-        Ok(None) => "not_configured",
-        Ok(Some(true)) => "ok",
-        Ok(Some(false)) | Err(_) => "down",
-    };
-    let (code, status) = match (database, redis) {
-        ("down", _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        (_, "down") => (StatusCode::OK, "degraded"),
-        _ => (StatusCode::OK, "ok"),
-    };
-    (
-        code,
-        Json(json!({"status": status, "checks": {"database": database, "redis": redis}})),
-    )
 }
 
 /// Gives every admin request an id (in `x-request-id` and in JSON error bodies) and its

@@ -54,10 +54,10 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         );
     }
     let key = existing_master_key(settings)?;
-    let store = Store::connect_with_timeout(
+    let store = Store::connect_with(
         &settings.database_url,
         SecretBox::new(&key),
-        settings.database_timeout,
+        &settings.database,
     )
     .await
     .context("cannot connect to the database")?;
@@ -116,19 +116,28 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Opens the index for `serve` and `migrate`, creating the data dir, the master key and the
+/// Opens the index for `serve` and `migrate` (waiting for a database that does not answer
+/// yet, see `database_startup_wait`), creating the data dir, the master key and the
 /// database schema when they are missing.
 pub async fn create_store(settings: &Settings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
     let key = master_key(settings)?;
-    let store = Store::connect_with_timeout(
+    // A database that is not up yet (starting beside this node) is waited for.
+    let wait = &settings.database.startup_wait;
+    let store = Store::connect_waiting(
         &settings.database_url,
         SecretBox::new(&key),
-        settings.database_timeout,
+        &settings.database,
     )
     .await
-    .context("cannot connect to the database")?;
+    .with_context(|| {
+        format!(
+            "cannot connect to the database {} (waited up to {})",
+            redact(&settings.database_url),
+            humantime::format_duration(*wait)
+        )
+    })?;
     store.migrate().await.context("cannot apply migrations")?;
     Ok(store)
 }
@@ -141,24 +150,37 @@ fn random_string(len: usize, alphabet: &[u8]) -> String {
 }
 
 /// Creates the system admin account on an empty index. Its keys come from the settings, or
-/// are generated and logged this once.
+/// are generated and logged this once. Nodes starting at once on an empty index create one
+/// account between them: the others find it and go on as on a later start.
 pub async fn ensure_root_account(store: &Store, settings: &Settings) -> anyhow::Result<()> {
-    if let Some(existing) = store.system_account().await? {
-        // Keys given again on later starts must agree with the stored account.
-        if let (Some(ak), Some(sk)) = (&settings.root_access_key, &settings.root_secret_key) {
-            if *ak == existing.client_id && *sk != existing.client_secret {
-                store.update_account_secret(&existing.id, sk).await?;
-                tracing::info!(access_key = %ak, "root secret key updated from settings");
-            } else if *ak != existing.client_id {
-                tracing::warn!(
-                    configured = %ak,
-                    existing = %existing.client_id,
-                    "root access key in settings differs from the existing admin account; keeping the existing one"
-                );
-            }
+    let existing = match store.system_account().await? {
+        Some(existing) => existing,
+        None => match create_root_account(store, settings).await? {
+            None => return Ok(()),
+            Some(existing) => existing,
+        },
+    };
+    // Keys given again on later starts must agree with the stored account.
+    if let (Some(ak), Some(sk)) = (&settings.root_access_key, &settings.root_secret_key) {
+        if *ak == existing.client_id && *sk != existing.client_secret {
+            store.update_account_secret(&existing.id, sk).await?;
+            tracing::info!(access_key = %ak, "root secret key updated from settings");
+        } else if *ak != existing.client_id {
+            tracing::warn!(
+                configured = %ak,
+                existing = %existing.client_id,
+                "root access key in settings differs from the existing admin account; keeping the existing one"
+            );
         }
-        return Ok(());
     }
+    Ok(())
+}
+
+/// Creates the initial admin account; `Some(account)` when another node had just created one.
+async fn create_root_account(
+    store: &Store,
+    settings: &Settings,
+) -> anyhow::Result<Option<artstore_metadata::Account>> {
     let generated = settings.root_access_key.is_none() || settings.root_secret_key.is_none();
     let access_key = settings.root_access_key.clone().unwrap_or_else(|| {
         format!(
@@ -172,8 +194,8 @@ pub async fn ensure_root_account(store: &Store, settings: &Settings) -> anyhow::
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
         )
     });
-    store
-        .create_account(&NewAccount {
+    let created = store
+        .create_system_account_once(&NewAccount {
             name: "admin".into(),
             description: Some("initial administrator".into()),
             client_id: access_key.clone(),
@@ -184,6 +206,13 @@ pub async fn ensure_root_account(store: &Store, settings: &Settings) -> anyhow::
             is_system: true,
         })
         .await?;
+    if created.is_none() {
+        let existing = store
+            .system_account()
+            .await?
+            .context("the initial admin account another node created is gone")?;
+        return Ok(Some(existing));
+    }
     if generated {
         // Shown once: the secret is never logged or returned again.
         tracing::warn!(
@@ -194,7 +223,7 @@ pub async fn ensure_root_account(store: &Store, settings: &Settings) -> anyhow::
     } else {
         tracing::info!(access_key = %access_key, "initial admin account created from settings");
     }
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]

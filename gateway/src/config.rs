@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use artstore_metadata::DbOptions;
 use serde::Deserialize;
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -52,6 +53,20 @@ pub struct ServeArgs {
     /// milliseconds; default 2000.
     #[arg(long = "database-timeout-ms", env = "ARTSTORE_DATABASE_TIMEOUT_MS")]
     pub database_timeout_ms: Option<u64>,
+    /// Most connections to the index at once; default 16 (PostgreSQL), 8 (SQLite).
+    #[arg(long = "database-pool-size", env = "ARTSTORE_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<u32>,
+    /// Longest a PostgreSQL statement may run (e.g. 30s, 500ms); 0 or off: no limit. Default
+    /// 30s. SQLite: ignored.
+    #[arg(
+        long = "database-statement-timeout",
+        env = "ARTSTORE_DATABASE_STATEMENT_TIMEOUT"
+    )]
+    pub database_statement_timeout: Option<String>,
+    /// How long start-up waits for a PostgreSQL index that does not answer yet (e.g. 60s, 5m);
+    /// 0: fail at the first refusal. Default 60s.
+    #[arg(long = "database-startup-wait", env = "ARTSTORE_DATABASE_STARTUP_WAIT")]
+    pub database_startup_wait: Option<String>,
     /// Age after which an incomplete multipart upload is aborted (e.g. 7d, 36h, 90s), unless
     /// a lifecycle rule of its bucket says otherwise; 0 or off: never. Default 7d.
     #[arg(long = "multipart-expiry", env = "ARTSTORE_MULTIPART_EXPIRY")]
@@ -83,6 +98,9 @@ struct FileConfig {
     log_format: Option<String>,
     restore_rate_bytes: Option<u64>,
     database_timeout_ms: Option<u64>,
+    database_pool_size: Option<u32>,
+    database_statement_timeout: Option<String>,
+    database_startup_wait: Option<String>,
     multipart_expiry: Option<String>,
     multipart_expiry_interval: Option<String>,
     scrub_rate: Option<u64>,
@@ -129,8 +147,9 @@ pub struct Settings {
     pub log_format: Option<String>,
     /// Bytes per second a restore may read while verifying; `None` = unlimited.
     pub restore_rate_bytes: Option<u64>,
-    /// Bound on waiting for a PostgreSQL connection (connecting or checking one).
-    pub database_timeout: Duration,
+    /// The index's pool: size, connection wait (`database_timeout_ms`), statement timeout
+    /// and the start-up wait.
+    pub database: DbOptions,
     /// Age after which incomplete multipart uploads are aborted; `None` = never (bucket
     /// lifecycle rules still apply).
     pub multipart_expiry: Option<Duration>,
@@ -138,6 +157,43 @@ pub struct Settings {
     pub multipart_expiry_interval: Duration,
     /// Bytes per second the background scrub reads; `None` = no scrub.
     pub scrub_rate: Option<u64>,
+}
+
+/// The pool settings of the index.
+fn database_options(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<DbOptions> {
+    let acquire_timeout = match args.database_timeout_ms.or(file.database_timeout_ms) {
+        Some(0) => anyhow::bail!("database_timeout_ms must be at least 1"),
+        Some(ms) => Duration::from_millis(ms),
+        None => artstore_metadata::DEFAULT_DB_TIMEOUT,
+    };
+    let pool_size = match args.database_pool_size.or(file.database_pool_size) {
+        Some(0) => anyhow::bail!("database_pool_size must be at least 1"),
+        n => n,
+    };
+    let statement_timeout = match args
+        .database_statement_timeout
+        .clone()
+        .or_else(|| file.database_statement_timeout.clone())
+    {
+        None => Some(artstore_metadata::DEFAULT_STATEMENT_TIMEOUT),
+        Some(t) if t.trim().eq_ignore_ascii_case("off") || t.trim() == "0" => None,
+        Some(t) => Some(duration("database_statement_timeout", &t)?).filter(|d| !d.is_zero()),
+    };
+    let startup_wait = match args
+        .database_startup_wait
+        .clone()
+        .or_else(|| file.database_startup_wait.clone())
+    {
+        None => artstore_metadata::DEFAULT_STARTUP_WAIT,
+        Some(t) if t.trim() == "0" => Duration::ZERO,
+        Some(t) => duration("database_startup_wait", &t)?,
+    };
+    Ok(DbOptions {
+        pool_size,
+        acquire_timeout,
+        statement_timeout,
+        startup_wait,
+    })
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -152,6 +208,7 @@ impl Settings {
             Some(p) => read_file(p)?,
             None => FileConfig::default(),
         };
+        let database = database_options(args, &file)?;
         let pick = |a: &Option<String>, f: Option<String>| a.clone().or(f);
         let data_dir = args
             .data_dir
@@ -176,11 +233,7 @@ impl Settings {
                 .restore_rate_bytes
                 .or(file.restore_rate_bytes)
                 .filter(|r| *r > 0),
-            database_timeout: match args.database_timeout_ms.or(file.database_timeout_ms) {
-                Some(0) => anyhow::bail!("database_timeout_ms must be at least 1"),
-                Some(ms) => Duration::from_millis(ms),
-                None => artstore_metadata::DEFAULT_DB_TIMEOUT,
-            },
+            database,
             multipart_expiry: expiry(pick(&args.multipart_expiry, file.multipart_expiry))?,
             multipart_expiry_interval: match pick(
                 &args.multipart_expiry_interval,

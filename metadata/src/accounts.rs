@@ -1,6 +1,7 @@
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
+use crate::db::Once;
 use crate::error::is_unique_violation;
 use crate::{Account, AccountStatus, MetaError, NewAccount, Store, now_ms};
 
@@ -35,6 +36,41 @@ impl Store {
 
     pub async fn create_account(&self, new: &NewAccount) -> Result<Account, MetaError> {
         let id = uuid::Uuid::now_v7().to_string();
+        let mut conn = self.pool.acquire().await?;
+        self.insert_account(&mut conn, &id, new).await?;
+        drop(conn);
+        self.account_by_id(&id)
+            .await?
+            .ok_or_else(|| MetaError::NotFound(format!("service account '{id}'")))
+    }
+
+    /// Creates the system admin account unless one exists, in one transaction that nodes
+    /// starting at once on an empty index take in turns; `None` when it existed already.
+    pub async fn create_system_account_once(
+        &self,
+        new: &NewAccount,
+    ) -> Result<Option<Account>, MetaError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut tx = self.begin_write().await?;
+        self.lock_once(&mut tx, Once::SystemAccount).await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT id FROM service_accounts WHERE is_system = 1 LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if existing.is_some() {
+            return Ok(None);
+        }
+        self.insert_account(&mut tx, &id, new).await?;
+        tx.commit().await?;
+        self.account_by_id(&id).await
+    }
+
+    async fn insert_account(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        new: &NewAccount,
+    ) -> Result<(), MetaError> {
         let now = now_ms();
         let sealed = self.secrets.seal(&new.client_secret)?;
         let res = sqlx::query(concat!(
@@ -42,7 +78,7 @@ impl Store {
             account_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $10)"
         ))
-        .bind(&id)
+        .bind(id)
         .bind(&new.name)
         .bind(&new.description)
         .bind(&new.client_id)
@@ -52,21 +88,16 @@ impl Store {
         .bind(new.secret_expires_ms)
         .bind(i64::from(new.is_system))
         .bind(now)
-        .execute(&self.pool)
+        .execute(conn)
         .await;
         match res {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(MetaError::AlreadyExists(format!(
-                    "service account '{}' or client id '{}'",
-                    new.name, new.client_id
-                )));
-            }
-            Err(e) => return Err(e.into()),
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(MetaError::AlreadyExists(format!(
+                "service account '{}' or client id '{}'",
+                new.name, new.client_id
+            ))),
+            Err(e) => Err(e.into()),
         }
-        self.account_by_id(&id)
-            .await?
-            .ok_or_else(|| MetaError::NotFound(format!("service account '{id}'")))
     }
 
     pub async fn account_by_id(&self, id: &str) -> Result<Option<Account>, MetaError> {

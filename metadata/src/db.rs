@@ -5,8 +5,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Executor};
 
+use crate::connect::{DEFAULT_POOL_SIZE_POSTGRES, DEFAULT_POOL_SIZE_SQLITE, DbOptions};
 use crate::{MetaError, SecretBox};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -29,12 +30,32 @@ pub struct Store {
     write_turn: Arc<tokio::sync::Mutex<()>>,
     /// Bound on waiting for a PostgreSQL connection (and on settling a failed transaction).
     timeout: Duration,
+    /// PostgreSQL `statement_timeout` of every pooled connection (`None`: none).
+    statement_timeout: Option<Duration>,
     pub(crate) spool: Option<Arc<crate::spool::AuditSpool>>,
 }
 
 /// How long a PostgreSQL index may take to hand out a connection (connecting included) before
 /// a request gives up with "unavailable", unless the caller sets another bound.
 pub const DEFAULT_DB_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// First-start work that must happen once per deployment (see `Store::lock_once`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Once {
+    SystemAccount = 1,
+    FirstSigningKey = 2,
+}
+
+/// First key of the advisory locks of `Once` ("ARTS").
+const ONCE_LOCK_CLASS: i32 = 0x4152_5453;
+
+/// `SET statement_timeout` for a limit (`None` or zero: none).
+fn statement_timeout_sql(limit: Option<Duration>) -> String {
+    let ms = limit
+        .filter(|d| !d.is_zero())
+        .map_or(0, |d| d.as_millis().max(1));
+    format!("SET statement_timeout = {ms}")
+}
 
 /// A write transaction on a pooled connection; on SQLite it also holds this process's write
 /// turn until it ends.
@@ -160,31 +181,24 @@ impl Store {
     }
 
     pub async fn connect(url: &str, secrets: SecretBox) -> Result<Store, MetaError> {
-        Store::connect_with_timeout(url, secrets, DEFAULT_DB_TIMEOUT).await
+        Store::connect_with(url, secrets, &DbOptions::default()).await
     }
 
-    /// Like `connect`; a PostgreSQL index that gives no connection within `timeout`
-    /// (connecting, or checking an idle connection is alive) fails the operation with an error
-    /// for which `MetaError::is_unavailable` holds. SQLite, a local file, keeps a long wait: its
-    /// connections are only ever busy, never lost.
-    pub async fn connect_with_timeout(
+    /// Opens the pool as `opts` says; a PostgreSQL index that gives no connection within
+    /// `opts.acquire_timeout` fails the operation with an error for which
+    /// `MetaError::is_unavailable` holds.
+    pub async fn connect_with(
         url: &str,
         secrets: SecretBox,
-        timeout: Duration,
+        opts: &DbOptions,
     ) -> Result<Store, MetaError> {
         sqlx::any::install_default_drivers();
-        let kind = if url.starts_with("sqlite:") {
-            DbKind::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            DbKind::Postgres
-        } else {
-            return Err(MetaError::BadUrl(url.to_owned()));
-        };
-        let opts: AnyConnectOptions = url.parse()?;
+        let kind = crate::connect::kind_of(url)?;
+        let conn_opts: AnyConnectOptions = url.parse()?;
         let pool = match kind {
             DbKind::Sqlite => {
                 AnyPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(opts.pool_size.unwrap_or(DEFAULT_POOL_SIZE_SQLITE))
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
@@ -202,17 +216,27 @@ impl Store {
                             Ok(())
                         })
                     })
-                    .connect_with(opts)
+                    .connect_with(conn_opts)
                     .await?
             }
             DbKind::Postgres => {
+                let limit = statement_timeout_sql(opts.statement_timeout);
                 AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(timeout)
+                    .max_connections(opts.pool_size.unwrap_or(DEFAULT_POOL_SIZE_POSTGRES))
+                    .acquire_timeout(opts.acquire_timeout)
                     // A pooled connection to a server that stopped answering is found out
                     // here, within the acquire timeout, not mid-request.
                     .test_before_acquire(true)
-                    .connect_with(opts)
+                    .after_connect(move |conn, _| {
+                        let limit = limit.clone();
+                        Box::pin(async move {
+                            // A statement stuck behind a lock or on a sick server ends with
+                            // an error instead of holding its request (and connection).
+                            sqlx::raw_sql(AssertSqlSafe(limit)).execute(conn).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(conn_opts)
                     .await?
             }
         };
@@ -221,7 +245,8 @@ impl Store {
             kind,
             secrets,
             write_turn: Arc::new(tokio::sync::Mutex::new(())),
-            timeout,
+            timeout: opts.acquire_timeout,
+            statement_timeout: opts.statement_timeout,
             spool: None,
         })
     }
@@ -230,10 +255,29 @@ impl Store {
         self.kind
     }
 
+    /// Applies pending migrations. Nodes starting at once take turns: sqlx's migrator holds
+    /// a PostgreSQL advisory lock (one per database) while it checks and applies them, and
+    /// SQLite's write lock serialises them there.
     pub async fn migrate(&self) -> Result<(), MetaError> {
         match self.kind {
             DbKind::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            DbKind::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            DbKind::Postgres => {
+                let mut conn = self.pool.acquire().await?;
+                // A migration (or the wait for another node's) may outlast any statement
+                // timeout meant for requests.
+                conn.execute("SET statement_timeout = 0").await?;
+                let ran = POSTGRES_MIGRATIONS.run(&mut *conn).await;
+                let restored =
+                    sqlx::raw_sql(AssertSqlSafe(statement_timeout_sql(self.statement_timeout)))
+                        .execute(&mut *conn)
+                        .await;
+                if ran.is_err() || restored.is_err() {
+                    // Never pool a connection that may lack the limit or still hold the lock.
+                    drop(conn.detach());
+                }
+                ran?;
+                restored?;
+            }
         }
         self.backfill_search().await
     }
@@ -296,6 +340,21 @@ impl Store {
             }
             DbKind::Postgres => WriteTx::begin(&self.pool, "BEGIN", None, self.timeout).await?,
         })
+    }
+
+    /// Serialises the nodes doing one piece of first-start work until the transaction ends,
+    /// so that N nodes starting at once on an empty index do it once. SQLite needs nothing:
+    /// `BEGIN IMMEDIATE` already holds the database's only write lock.
+    pub(crate) async fn lock_once(&self, tx: &mut WriteTx, what: Once) -> Result<(), MetaError> {
+        if self.kind == DbKind::Postgres {
+            // The two-key form: its key space never meets the one-key locks of `lock_key`.
+            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                .bind(ONCE_LOCK_CLASS)
+                .bind(what as i32)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Serialises writers of one (bucket, key) until the transaction ends. SQLite needs

@@ -77,10 +77,11 @@ fn db_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
-        // PostgreSQL: connection exceptions (08…), the server shutting down or starting up
-        // (57P01-57P03), too many connections (53300).
+        // PostgreSQL: connection exceptions (08…), a statement cancelled by
+        // `statement_timeout` (57014), the server shutting down or starting up (57P01-57P03),
+        // too many connections (53300).
         sqlx::Error::Database(d) => d.code().is_some_and(|c| {
-            c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300")
+            c.starts_with("08") || matches!(&*c, "57014" | "57P01" | "57P02" | "57P03" | "53300")
         }),
         _ => false,
     }

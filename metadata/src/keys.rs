@@ -1,8 +1,9 @@
 //! Token signing keys: the private half sealed under the master key, the public half in the clear.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
+use crate::db::Once;
 use crate::{MetaError, Store, now_ms};
 
 /// One RS256 signing key with its private key decrypted (never log it).
@@ -43,6 +44,31 @@ impl Store {
 
     /// Stores a new signing key; `created_ms` is set here (the newest key signs).
     pub async fn insert_signing_key(&self, key: &SigningKey) -> Result<SigningKey, MetaError> {
+        let mut conn = self.pool.acquire().await?;
+        self.insert_key(&mut conn, key).await
+    }
+
+    /// Stores `key` as the first signing key unless there is one already, in one transaction
+    /// that nodes starting at once on an empty index take in turns; whether it was stored.
+    pub async fn insert_first_signing_key(&self, key: &SigningKey) -> Result<bool, MetaError> {
+        let mut tx = self.begin_write().await?;
+        self.lock_once(&mut tx, Once::FirstSigningKey).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys")
+            .fetch_one(&mut *tx)
+            .await?;
+        if n > 0 {
+            return Ok(false);
+        }
+        self.insert_key(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_key(
+        &self,
+        conn: &mut AnyConnection,
+        key: &SigningKey,
+    ) -> Result<SigningKey, MetaError> {
         let sealed = self.secrets.seal(&key.private_pem)?;
         let now = now_ms();
         sqlx::query(
@@ -54,7 +80,7 @@ impl Store {
         .bind(&key.n)
         .bind(&key.e)
         .bind(now)
-        .execute(&self.pool)
+        .execute(conn)
         .await?;
         Ok(SigningKey {
             created_ms: now,

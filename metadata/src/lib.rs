@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod bulk;
+mod connect;
 mod db;
 mod element_doc;
 mod elements;
@@ -26,6 +27,10 @@ mod spool;
 
 pub use accounts::{AccountQuery, AccountUpdate};
 pub use audit::{AuditEvent, AuditQuery};
+pub use connect::{
+    DEFAULT_POOL_SIZE_POSTGRES, DEFAULT_POOL_SIZE_SQLITE, DEFAULT_STARTUP_WAIT,
+    DEFAULT_STATEMENT_TIMEOUT, DbOptions,
+};
 pub use db::{DEFAULT_DB_TIMEOUT, DbKind, Store};
 pub use element_doc::ElementDoc;
 pub use elements::{

@@ -196,3 +196,87 @@ async fn batch_put_leaves_refused_records_out_sqlite() {
 async fn batch_put_leaves_refused_records_out_postgres() {
     batch_put_leaves_refused_records_out("postgres").await;
 }
+
+/// N handles on one index (like N nodes) doing first-start work at once: one of them does it.
+async fn first_start_work_happens_once(kind: &str) {
+    let Some(db) = open(kind).await else { return };
+    let key = artstore_metadata::MasterKey::generate();
+    let mut nodes = Vec::new();
+    for _ in 0..6 {
+        let secrets = artstore_metadata::SecretBox::new(&key);
+        nodes.push(Store::connect(&db.url, secrets).await.unwrap());
+    }
+    let admin = |n: usize| artstore_metadata::NewAccount {
+        name: "admin".into(),
+        description: None,
+        client_id: format!("AKNODE{n}"),
+        client_secret: format!("secret of node {n}"),
+        role: artstore_metadata::Role::Admin,
+        rate_limit: None,
+        secret_expires_ms: None,
+        is_system: true,
+    };
+    let created = futures_join(
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(n, s)| {
+                let s = s.clone();
+                async move { s.create_system_account_once(&admin(n)).await }
+            })
+            .collect(),
+    )
+    .await;
+    let created: Vec<_> = created.into_iter().filter_map(|r| r.unwrap()).collect();
+    assert_eq!(created.len(), 1, "one node creates the account");
+    let stored = nodes[0].system_account().await.unwrap().unwrap();
+    assert_eq!(stored.client_id, created[0].client_id);
+
+    let signing = |n: usize| artstore_metadata::SigningKey {
+        kid: format!("kid-{n}"),
+        alg: "RS256".into(),
+        private_pem: format!("not a real key {n}"),
+        n: "AQAB".into(),
+        e: "AQAB".into(),
+        created_ms: 0,
+    };
+    let stored_keys = futures_join(
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(n, s)| {
+                let s = s.clone();
+                async move { s.insert_first_signing_key(&signing(n)).await }
+            })
+            .collect(),
+    )
+    .await;
+    let winners = stored_keys
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(winners, 1, "one node stores the first key");
+    assert_eq!(nodes[0].signing_keys().await.unwrap().len(), 1);
+}
+
+/// Runs the futures at once, each on a task of its own.
+async fn futures_join<T: Send + 'static>(
+    futs: Vec<impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_start_work_happens_once_sqlite() {
+    first_start_work_happens_once("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_start_work_happens_once_postgres() {
+    first_start_work_happens_once("postgres").await;
+}

@@ -6,6 +6,7 @@
 //! let Some(disk) = SmallDisk::mount(8 << 20) else { return };   // tmpfs; needs root
 //! let filler = disk.fill(); /* … */ disk.free(&filler);
 //! let Some(pg) = OwnPostgres::start() else { return };           // initdb + pg_ctl on a free port
+//! let Some(pg) = OwnPostgres::init() else { return };            // initdb only: not up yet
 //! pg.url(); pg.stop(); pg.start_again(); pg.pause(); pg.resume(); pg.count("SELECT …").await;
 //! ```
 
@@ -160,6 +161,16 @@ impl OwnPostgres {
     /// Creates and starts the cluster; `None` (after printing why) when PostgreSQL's binaries
     /// are missing or cannot run here (a failure under `ARTSTORE_TEST_REQUIRE_ALL=1`).
     pub fn start() -> Option<OwnPostgres> {
+        let pg = OwnPostgres::init()?;
+        if let Err(e) = pg.try_start() {
+            return skip(&format!("pg_ctl start failed: {e}"));
+        }
+        Some(pg)
+    }
+
+    /// Creates the cluster without starting it (`start_again` starts it): a database that is
+    /// not up yet. `None` as for `start`.
+    pub fn init() -> Option<OwnPostgres> {
         let Some(bin) = pg_bin() else {
             return skip("no initdb/pg_ctl under /usr/lib/postgresql/*/bin");
         };
@@ -199,9 +210,6 @@ impl OwnPostgres {
                 "initdb failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
-        }
-        if let Err(e) = pg.try_start() {
-            return skip(&format!("pg_ctl start failed: {e}"));
         }
         Some(pg)
     }

@@ -1,0 +1,182 @@
+//! Probes: liveness, and readiness with a bounded, timed check of every dependency.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use artstore_metadata::DbKind;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::AdminState;
+
+/// How long each readiness check may take: the probe answers within about a second even when
+/// the database, Redis or a backend hangs.
+const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// The node as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Readiness {
+    /// Every dependency answers.
+    Ready,
+    /// The index answers, so the node serves (HTTP 200), but Redis or a remote backend does
+    /// not.
+    Degraded,
+    /// The index does not answer (HTTP 503): take the node out of the load balancer.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Down,
+}
+
+/// One dependency's check.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Check {
+    pub status: CheckStatus,
+    /// How long the check took, in milliseconds.
+    #[schema(example = 0.42)]
+    pub latency_ms: f64,
+    /// Why it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The index database's check.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IndexCheck {
+    /// `sqlite` or `postgres`.
+    #[schema(example = "postgres")]
+    pub kind: String,
+    #[serde(flatten)]
+    pub check: Check,
+}
+
+/// Body of `GET /health/ready`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Ready {
+    pub status: Readiness,
+    pub index: IndexCheck,
+    /// Present when Redis is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<Check>,
+    /// Remote backends of storage elements, by element name (local directories are not
+    /// listed).
+    pub backends: BTreeMap<String, Check>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    operation_id = "live",
+    tag = "operations",
+    summary = "Liveness probe",
+    description = "200 while the process serves requests. No authentication.",
+    responses((status = 200, description = "Alive", body = crate::openapi::Live))
+)]
+pub async fn live() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready while the index answers: it is critical. Redis is optional (without it rate limits
+/// count per node) and a remote backend serves only its own elements, so either being down
+/// makes the node `degraded`, still in service.
+pub async fn ready(State(st): State<AdminState>) -> (StatusCode, Json<Ready>) {
+    // The checks run at once, each bounded, so the probe never waits for a pool timeout.
+    let (index, redis, backends) = tokio::join!(
+        timed(async { st.store.ping().await.map_err(|e| e.to_string()) }),
+        redis_check(&st),
+        backend_checks(&st),
+    );
+    if let Some(e) = &index.error {
+        tracing::warn!(error = %e, "readiness check failed: index database");
+    }
+    if let Some(e) = redis.as_ref().and_then(|c| c.error.as_ref()) {
+        tracing::warn!(error = %e, "readiness check failed: redis");
+    }
+    let down = |c: &Check| c.status == CheckStatus::Down;
+    let status = if down(&index) {
+        Readiness::Unavailable
+    } else if redis.as_ref().is_some_and(down) || backends.values().any(down) {
+        Readiness::Degraded
+    } else {
+        Readiness::Ready
+    };
+    let code = match status {
+        Readiness::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Readiness::Ready | Readiness::Degraded => StatusCode::OK,
+    };
+    let kind = match st.store.kind() {
+        DbKind::Sqlite => "sqlite",
+        DbKind::Postgres => "postgres",
+    };
+    (
+        code,
+        Json(Ready {
+            status,
+            index: IndexCheck {
+                kind: kind.into(),
+                check: index,
+            },
+            redis,
+            backends,
+        }),
+    )
+}
+
+/// Redis, when configured.
+async fn redis_check(st: &AdminState) -> Option<Check> {
+    let start = Instant::now();
+    let ok = tokio::time::timeout(CHECK_TIMEOUT, st.limiter.redis_ok()).await;
+    let (status, error) = match ok {
+        Ok(None) => return None,
+        Ok(Some(true)) => (CheckStatus::Ok, None),
+        Ok(Some(false)) => (CheckStatus::Down, Some("no answer to PING".to_owned())),
+        Err(_) => (CheckStatus::Down, Some(too_slow())),
+    };
+    Some(Check {
+        status,
+        latency_ms: millis(start.elapsed()),
+        error,
+    })
+}
+
+/// Hook for the remote backends of storage elements: one bounded check (use `timed`) per
+/// element whose bytes live on another service, keyed by element name. Local directories
+/// need none. Empty until remote backends exist.
+async fn backend_checks(_st: &AdminState) -> BTreeMap<String, Check> {
+    BTreeMap::new()
+}
+
+/// Runs one check within `CHECK_TIMEOUT` and times it.
+async fn timed(check: impl Future<Output = Result<(), String>>) -> Check {
+    let start = Instant::now();
+    let outcome = tokio::time::timeout(CHECK_TIMEOUT, check).await;
+    let (status, error) = match outcome {
+        Ok(Ok(())) => (CheckStatus::Ok, None),
+        Ok(Err(e)) => (CheckStatus::Down, Some(e)),
+        Err(_) => (CheckStatus::Down, Some(too_slow())),
+    };
+    Check {
+        status,
+        latency_ms: millis(start.elapsed()),
+        error,
+    }
+}
+
+fn too_slow() -> String {
+    format!("no answer within {} ms", CHECK_TIMEOUT.as_millis())
+}
+
+/// Milliseconds with microsecond precision.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
