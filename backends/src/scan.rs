@@ -134,7 +134,7 @@ fn files_in_dirs(root: &Path, dirs: &[String]) -> Result<Vec<String>, BackendErr
     Ok(out)
 }
 
-fn is_sidecar(rel: &str) -> bool {
+pub(crate) fn is_sidecar(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     name.ends_with(SIDECAR_SUFFIX) && !name.starts_with(".tmp-")
 }

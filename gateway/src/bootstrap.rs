@@ -197,6 +197,27 @@ pub async fn ensure_root_account(store: &Store, settings: &Settings) -> anyhow::
     Ok(())
 }
 
+/// Remote backend credentials, sealed under the master key like account secrets.
+struct IndexSecrets(SecretBox);
+
+impl artstore_backends::SecretSealer for IndexSecrets {
+    fn seal(&self, plain: &str) -> Result<String, String> {
+        self.0.seal(plain).map_err(|e| e.to_string())
+    }
+
+    fn open(&self, sealed: &str) -> Result<String, String> {
+        self.0.open(sealed).map_err(|e| e.to_string())
+    }
+}
+
+/// The storage elements' backends of this data dir and index.
+pub fn backends(settings: &Settings, store: &Store) -> artstore_backends::Backends {
+    artstore_backends::Backends::new(
+        settings.data_dir.join("elements"),
+        std::sync::Arc::new(IndexSecrets(store.secrets().clone())),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

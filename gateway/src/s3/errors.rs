@@ -72,6 +72,15 @@ pub(crate) fn backend(e: BackendError) -> S3Error {
             MetadataTooLarge,
             "the object's attributes take {size} bytes; attr.json is limited to 4096"
         ),
+        e @ (BackendError::Unavailable(_) | BackendError::Config(_)) => {
+            tracing::error!(error = %e, "storage element backend cannot be opened");
+            let mut err = S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                format!("the storage element's backend cannot be used: {e}"),
+            );
+            err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+            err
+        }
         other => {
             tracing::error!(error = %other, "storage backend error");
             s3_error!(InternalError, "storage backend error")
