@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use artstore_backends::attr::RestoreAttr;
 use artstore_backends::legacy_tree::is_legacy_temp;
-use artstore_backends::{AttrJson, Backend, BackendError, Backends, KeyTemplate};
+use artstore_backends::{AttrJson, Backend, BackendConfig, BackendError, Backends, KeyTemplate};
 use artstore_metadata::{
     ElementDoc, ListEntry, ListQuery, MetaError, Mode, NewElement, ObjectRecord, RestoreState,
     Store, import_key_template, imported_backend,
@@ -312,11 +312,14 @@ impl Maintenance {
         crate::element_backend::of(&self.store, &self.backends, bucket).await
     }
 
-    /// Every element to reconcile: the local directories and the indexed elements.
-    async fn element_names(&self) -> Result<Vec<String>, MaintenanceError> {
+    /// Every element whose storage recovery and rebuild walk: the local directories present
+    /// (a local element whose directory is missing is unmounted, not empty) and the indexed
+    /// elements stored elsewhere.
+    pub async fn element_names(&self) -> Result<Vec<String>, MaintenanceError> {
         let mut names = self.backends.local_element_names().await?;
         for e in self.store.list_elements().await? {
-            if !names.contains(&e.name) {
+            let local = BackendConfig::stored_kind(&e.backend).is_none_or(|k| k == "local");
+            if !local && !names.contains(&e.name) {
                 names.push(e.name);
             }
         }

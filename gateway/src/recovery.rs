@@ -84,15 +84,11 @@ pub async fn recover(store: &Store, backends: &Backends, data_dir: &Path) -> any
     )
 }
 
-/// What interrupted writes left in every element: the local directories and the indexed
-/// elements (which may live elsewhere).
+/// What interrupted writes left in every element recovery walks.
 async fn remove_temp_files(store: &Store, backends: &Backends) -> anyhow::Result<u64> {
-    let mut names = backends.local_element_names().await?;
-    for e in store.list_elements().await? {
-        if !names.contains(&e.name) {
-            names.push(e.name);
-        }
-    }
+    let names = Maintenance::new(store.clone(), backends.clone())
+        .element_names()
+        .await?;
     let mut removed = 0;
     for name in names {
         let backend = artstore_admin::element_backend::of::<
