@@ -814,7 +814,8 @@ storage_test!(
         assert_eq!(meta.code(), Some("ServiceUnavailable"), "{meta:?}");
         assert!(
             meta.message()
-                .is_some_and(|m| m.contains("backend kind s3 is not available")),
+                .is_some_and(|m| m.contains("storage element 'remote'")
+                    && m.contains("backend kind s3 is not available")),
             "{meta:?}"
         );
         let (_, el) = api.get("/api/v1/storage-elements/remote").await;

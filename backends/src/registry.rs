@@ -192,3 +192,175 @@ impl Backends {
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::AttrJson;
+    use crate::backend::{PartSlice, body_stream};
+    use crate::naming::storage_name;
+    use bytes::Bytes;
+    use futures::StreamExt;
+
+    struct Plain;
+    impl SecretSealer for Plain {
+        fn seal(&self, plain: &str) -> Result<String, String> {
+            Ok(format!("sealed:{plain}"))
+        }
+        fn open(&self, sealed: &str) -> Result<String, String> {
+            sealed
+                .strip_prefix("sealed:")
+                .map(str::to_owned)
+                .ok_or_else(|| "not sealed here".to_owned())
+        }
+    }
+
+    fn registry(root: &Path) -> Backends {
+        Backends::new(root.join("elements"), Arc::new(Plain))
+    }
+
+    fn chunks(parts: &[&'static [u8]]) -> crate::backend::BodyStream {
+        let items: Vec<Result<Bytes, std::convert::Infallible>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        body_stream(futures::stream::iter(items))
+    }
+
+    fn attr(name: &crate::StorageName, key: &str, size: u64) -> AttrJson {
+        let v = serde_json::json!({
+            "schema_version": "2.0", "file_id": "f", "bucket": "docs", "key": key,
+            "original_filename": key, "storage_filename": name.file_name,
+            "storage_path": name.rel_path(), "file_size": size,
+            "content_type": "text/plain", "etag": "e", "checksum": "c",
+            "created_at": "2026-12-01T20:00:00Z", "updated_at": "2026-12-01T20:00:00Z",
+            "created_by_id": "1", "created_by_username": "svc"
+        });
+        AttrJson::parse(v.to_string().as_bytes()).expect("attr")
+    }
+
+    async fn read_all(b: &Arc<dyn Backend>, rel: &str, start: u64, len: u64) -> Vec<u8> {
+        let mut s = b.open_range(rel, start, len).await.expect("open");
+        let mut out = Vec::new();
+        while let Some(c) = s.next().await {
+            out.extend_from_slice(&c.expect("chunk"));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn opens_by_stored_configuration_and_refuses_unavailable_kinds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = registry(tmp.path());
+        let a = reg.open("docs", r#"{"kind":"local"}"#).unwrap();
+        let again = reg.open("docs", r#"{"kind":"local"}"#).unwrap();
+        assert!(Arc::ptr_eq(&a, &again), "the open backend is reused");
+        assert!(Arc::ptr_eq(&reg.cached("docs").unwrap(), &a));
+        // Another configuration under the same name (recreated elsewhere): opened afresh.
+        let other = reg
+            .open("docs", r#"{"kind":"local","path":"/srv/x"}"#)
+            .unwrap();
+        assert!(!Arc::ptr_eq(&a, &other));
+        assert_eq!(other.describe(), "local /srv/x");
+        let s3 = r#"{"kind":"s3","endpoint":"http://127.0.0.1:9","region":"us-east-1","bucket":"b","prefix":"","path_style":true,"access_key_id":"AK","secret_access_key_sealed":"sealed:SK"}"#;
+        let err = reg.open("remote", s3).unwrap_err();
+        assert!(matches!(err, BackendError::Unavailable(_)), "{err}");
+        assert_eq!(err.to_string(), "backend kind s3 is not available");
+        assert!(reg.cached("remote").is_none());
+        let config = BackendConfig::from_request(serde_json::json!({
+            "kind": "s3", "endpoint": "http://h:9", "bucket": "bbb",
+            "access_key_id": "AK", "secret_access_key": "SK"}))
+        .unwrap();
+        assert!(matches!(
+            reg.prepare("remote", &config),
+            Err(BackendError::Unavailable(_))
+        ));
+        reg.forget("docs");
+        assert!(reg.cached("docs").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_local_element_through_the_trait() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = registry(tmp.path());
+        let stored = reg.prepare("docs", &reg.default_config()).unwrap();
+        let b = reg.create("docs", &stored, b"{}").await.unwrap();
+        assert_eq!(
+            b.read_element_json().await.unwrap().as_deref(),
+            Some(&b"{}"[..])
+        );
+        assert_eq!(reg.local_element_names().await.unwrap(), ["docs"]);
+
+        // A whole object: staged under its final name, visible once committed.
+        let t = time::macros::datetime!(2026-12-01 20:15 UTC);
+        let name = storage_name("a/one.txt", "svc", &uuid::Uuid::now_v7(), t);
+        let staged = b
+            .stage(&name, chunks(&[b"hello ", b"world"]), &[])
+            .await
+            .unwrap();
+        assert_eq!(staged.digests.size, 11);
+        assert!(
+            b.sidecars(None).await.unwrap().is_empty(),
+            "nothing visible yet"
+        );
+        b.commit(staged, &name, &attr(&name, "a/one.txt", 11))
+            .await
+            .unwrap();
+        assert_eq!(b.sidecars(None).await.unwrap(), [name.attr_rel_path()]);
+        assert_eq!(
+            b.read_attr(&name.attr_rel_path()).await.unwrap().key,
+            "a/one.txt"
+        );
+        assert_eq!(read_all(&b, &name.rel_path(), 6, 5).await, b"world");
+        assert_eq!(b.data_len(&name.rel_path()).await.unwrap(), Some(11));
+        let d = b
+            .hash_file(&name.rel_path(), Box::new(|_| {}))
+            .await
+            .unwrap();
+        let mut r = b.reread(&name.rel_path()).await.unwrap();
+        while r.next_chunk(1 << 20).await.unwrap() > 0 {}
+        assert_eq!(r.finish(), (11, d.sha256_hex()));
+
+        // A dropped Staged leaves nothing behind.
+        let dropped = b.stage(&name, chunks(&[b"x"]), &[]).await.unwrap();
+        drop(dropped);
+        assert_eq!(b.remove_temp_files().await.unwrap(), 0);
+
+        // Multipart: parts by upload id and number, assembled under the final name.
+        let up = "upload1";
+        let bodies: [(u32, &'static [u8]); 2] = [(1, b"first-"), (2, b"second")];
+        for (n, body) in bodies {
+            let s = b.stage_part(up, n, chunks(&[body]), &[]).await.unwrap();
+            b.commit_part(s, up, n).await.unwrap();
+        }
+        assert_eq!(b.upload_ids().await.unwrap(), [up]);
+        let whole = storage_name("a/two.txt", "svc", &uuid::Uuid::now_v7(), t);
+        let parts = [
+            PartSlice {
+                part_number: 1,
+                start: 0,
+                len: 6,
+            },
+            PartSlice {
+                part_number: 2,
+                start: 0,
+                len: 6,
+            },
+        ];
+        let staged = b.assemble(&whole, up, &parts).await.unwrap();
+        assert_eq!(staged.digests.size, 12);
+        b.commit(staged, &whole, &attr(&whole, "a/two.txt", 12))
+            .await
+            .unwrap();
+        b.remove_upload(up).await.unwrap();
+        assert!(b.upload_ids().await.unwrap().is_empty());
+        assert_eq!(
+            read_all(&b, &whole.rel_path(), 0, 12).await,
+            b"first-second"
+        );
+
+        b.delete(&name.rel_path()).await.unwrap();
+        assert_eq!(b.data_len(&name.rel_path()).await.unwrap(), None);
+        reg.remove("docs", &stored).await.unwrap();
+        assert!(reg.local_element_names().await.unwrap().is_empty());
+        assert!(reg.cached("docs").is_none());
+    }
+}

@@ -105,7 +105,13 @@ impl Gateway {
     pub(crate) fn backend(&self, el: &Element) -> S3Result<Arc<dyn Backend>> {
         self.backends
             .open(&el.name, &el.backend)
-            .map_err(errors::backend)
+            .map_err(|e| match e {
+                e @ (artstore_backends::BackendError::Unavailable(_)
+                | artstore_backends::BackendError::Config(_)) => {
+                    errors::backend_unavailable(&format!("storage element '{}'", el.name), &e)
+                }
+                e => errors::backend(e),
+            })
     }
 
     /// The backend of an element known only by name (the one open, else from the index).
