@@ -7,8 +7,6 @@ pub mod digest;
 pub mod error;
 pub mod legacy;
 pub mod legacy_tree;
-pub mod local;
-pub mod local_element;
 pub mod naming;
 pub mod registry;
 
@@ -22,15 +20,15 @@ pub use digest::{ChecksumAlgorithm, Digests, Hasher, composite_checksum, full_ob
 pub use error::BackendError;
 pub use legacy::{AdoptError, Adopted, KeyTemplate};
 pub use legacy_tree::{LegacyTree, SidecarFile};
-pub use local::LocalFs;
-pub use local_element::LocalElement;
 pub use naming::{MAX_FILE_NAME_BYTES, StorageName, sanitize, storage_name};
 pub use range::ObjectStream;
 pub use registry::Backends;
-pub use reread::{FileReread, MIN_REREAD_CHUNK};
+pub use reread::MIN_REREAD_CHUNK;
 pub use staging::Staged;
 
 mod fsutil;
+mod local;
+mod local_element;
 mod range;
 mod reread;
 mod scan;

@@ -209,6 +209,7 @@ impl LocalFs {
     /// Streams `body` into a temp file inside `<element root>/<rel_dir>/` (created if
     /// missing), computing MD5, SHA-256 and `extra` in one pass; the file is fsynced.
     /// A body error gives `BackendError::Body` and leaves no temp file behind.
+    #[cfg(test)]
     pub async fn stage<S, E>(
         &self,
         bucket: &str,
@@ -303,6 +304,7 @@ impl LocalFs {
     }
 
     /// Reads and parses a sidecar (v1 is migrated in memory).
+    #[cfg(test)]
     pub async fn read_attr(
         &self,
         bucket: &str,
@@ -381,6 +383,7 @@ impl LocalFs {
     }
 
     /// Stages one multipart part in its upload directory (see `stage`).
+    #[cfg(test)]
     pub async fn stage_part<S, E>(
         &self,
         bucket: &str,
@@ -482,6 +485,7 @@ impl LocalFs {
 
     /// Removes temp files (`.tmp-*`) left by a crash anywhere below the root; returns how
     /// many were removed. Run at start-up, before serving requests.
+    #[cfg(test)]
     pub async fn remove_temp_files(&self) -> Result<u64, BackendError> {
         let root = self.root.clone();
         let mut removed = blocking(move || remove_temp_files_under(&root)).await?;
@@ -496,6 +500,7 @@ impl LocalFs {
 }
 
 /// Body errors become `BackendError::Body`.
+#[cfg(test)]
 fn body_errors<S, E>(body: S) -> impl Stream<Item = Result<Bytes, BackendError>> + Send + Unpin
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
