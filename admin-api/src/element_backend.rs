@@ -18,3 +18,12 @@ where
     let stored = store.get_element(name).await?.map(|e| e.backend);
     Ok(backends.open_or_local(name, stored.as_deref())?)
 }
+
+/// Why an element's backend could not be had: the index or the backend failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error(transparent)]
+    Index(#[from] MetaError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}

@@ -92,7 +92,7 @@ async fn remove_temp_files(store: &Store, backends: &Backends) -> anyhow::Result
     let mut removed = 0;
     for name in names {
         let backend = artstore_admin::element_backend::of::<
-            artstore_admin::maintenance::MaintenanceError,
+            artstore_admin::element_backend::LookupError,
         >(store, backends, &name)
         .await?;
         removed += backend.remove_temp_files().await?;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use artstore_admin::metrics::{Metrics, ScrubCounters};
 use std::collections::HashMap;
 
-use artstore_admin::maintenance::MaintenanceError;
+use artstore_admin::element_backend::LookupError;
 use artstore_backends::{BackendError, Backends, KeyTemplate, MIN_REREAD_CHUNK};
 use artstore_metadata::{AuditEvent, ScrubItem, Store, import_key_template};
 
@@ -155,7 +155,7 @@ impl Scrubber {
         bucket: &mut TokenBucket,
     ) -> Finding {
         let (b, path) = (&item.bucket, &item.storage_path);
-        let backend = match artstore_admin::element_backend::of::<MaintenanceError>(
+        let backend = match artstore_admin::element_backend::of::<LookupError>(
             &self.store,
             &self.backends,
             b,

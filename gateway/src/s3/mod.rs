@@ -30,6 +30,7 @@ pub use restore::{StatusOverride, apply_status};
 pub use unhonoured::check_honoured;
 pub use unsized_body::allow_unsized_body;
 
+use artstore_admin::element_backend::LookupError;
 use artstore_backends::{Backend, Backends};
 use std::sync::Arc;
 
@@ -118,9 +119,9 @@ impl Gateway {
     pub(crate) async fn backend_named(&self, bucket: &str) -> S3Result<Arc<dyn Backend>> {
         artstore_admin::element_backend::of(&self.store, &self.backends, bucket)
             .await
-            .map_err(|e: Failure| match e {
-                Failure::Index(m) => errors::meta(m),
-                Failure::Backend(b) => errors::backend(b),
+            .map_err(|e| match e {
+                LookupError::Index(m) => errors::meta(m),
+                LookupError::Backend(b) => errors::backend(b),
             })
     }
 
@@ -440,23 +441,5 @@ impl S3 for Gateway {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> R<ListMultipartUploadsOutput> {
         multipart::list_uploads(self, req).await
-    }
-}
-
-/// What looking up an element's backend can fail with.
-enum Failure {
-    Index(artstore_metadata::MetaError),
-    Backend(artstore_backends::BackendError),
-}
-
-impl From<artstore_metadata::MetaError> for Failure {
-    fn from(e: artstore_metadata::MetaError) -> Self {
-        Failure::Index(e)
-    }
-}
-
-impl From<artstore_backends::BackendError> for Failure {
-    fn from(e: artstore_backends::BackendError) -> Self {
-        Failure::Backend(e)
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use artstore_admin::maintenance::MaintenanceError;
+use artstore_admin::element_backend::LookupError;
 use artstore_backends::ChecksumAlgorithm as Alg;
 use artstore_backends::{PartSlice, Staged, body_stream};
 use artstore_metadata::{Identity, MetaError, Part, PartRun, Upload};
@@ -227,17 +227,11 @@ pub(crate) async fn discard(
     // The index decided: the upload is over, whatever its files do now. A part written at
     // this moment (refused, its row gone) can make the removal fail; what is left is garbage
     // that the refused part removes, or `index rebuild` does.
-    let removed = match artstore_admin::element_backend::of::<MaintenanceError>(
-        store, backends, bucket,
-    )
-    .await
-    {
-        Ok(b) => b
-            .remove_upload(upload_id)
-            .await
-            .map_err(MaintenanceError::from),
-        Err(e) => Err(e),
-    };
+    let removed =
+        match artstore_admin::element_backend::of::<LookupError>(store, backends, bucket).await {
+            Ok(b) => b.remove_upload(upload_id).await.map_err(LookupError::from),
+            Err(e) => Err(e),
+        };
     if let Err(e) = removed {
         tracing::warn!(%bucket, %upload_id, error = %e, "upload ended; its part files stay for now");
     }
