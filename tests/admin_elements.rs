@@ -640,3 +640,199 @@ storage_test!(
         assert_eq!(h["items"], json!([]), "{h:#}");
     }
 );
+
+// Issue 11: every element has a typed backend configuration, checked before anything is
+// created; a bad one is a 400 naming the field at fault.
+storage_test!(
+    backend_configuration_is_checked_at_creation,
+    |srv| async move {
+        let api = admin(&srv).await;
+        let s3 = json!({"kind": "s3", "endpoint": "http://127.0.0.1:1", "region": "us-east-1",
+        "bucket": "remote-archive", "prefix": "el/", "path_style": true,
+        "access_key_id": "AKREMOTE", "secret_access_key": "remote-secret-never-shown"});
+        let with = |k: &str, v: Value| {
+            let mut b = s3.clone();
+            b[k] = v;
+            b
+        };
+        let mut unknown_s3_field = s3.clone();
+        unknown_s3_field["colour"] = json!("red");
+        for (backend, words) in [
+            (json!({"kind": "ftp"}), "unknown variant `ftp`"),
+            (json!({"path": "/srv/x"}), "missing field `kind`"),
+            (
+                json!({"kind": "local", "colour": "red"}),
+                "unknown field `colour`",
+            ),
+            (
+                json!({"kind": "local", "import": {"key_template": "{file}"}}),
+                "backend.import",
+            ),
+            (unknown_s3_field, "unknown field `colour`"),
+            (with("endpoint", json!("ftp://host:21")), "backend.endpoint"),
+            (with("endpoint", json!("not a url")), "backend.endpoint"),
+            (with("bucket", json!("Not_A_Bucket")), "backend.bucket"),
+            (with("prefix", json!("no-slash")), "backend.prefix"),
+            (
+                with("secret_access_key_sealed", json!("x")),
+                "secret_access_key_sealed",
+            ),
+            // Well formed, but this build has no remote backend yet.
+            (s3.clone(), "backend kind s3 is not available"),
+        ] {
+            let r = api
+                .post(
+                    "/api/v1/storage-elements",
+                    json!({"name": "refused", "backend": backend}),
+                )
+                .await;
+            api_error(&r, 400, "bad_request");
+            let msg = r.1["message"].as_str().unwrap_or_default();
+            assert!(msg.contains(words), "{backend}: {msg}");
+            assert!(!msg.contains("remote-secret"), "{msg}");
+            api_error(
+                &api.get("/api/v1/storage-elements/refused").await,
+                404,
+                "not_found",
+            );
+            assert!(std::fs::symlink_metadata(srv.element_dir("refused")).is_err());
+        }
+        assert!(!srv.logs().contains("remote-secret-never-shown"));
+
+        // The same through the CLI: the flag's JSON is checked the same way, nothing created.
+        let (ok, _, err) = srv.cli(&[
+            "element",
+            "create",
+            "refused",
+            "--backend-json",
+            r#"{"kind":"local","colour":"red"}"#,
+        ]);
+        assert!(!ok && err.contains("unknown field `colour`"), "{err}");
+        let (ok, _, err) = srv.cli(&[
+            "element",
+            "create",
+            "refused",
+            "--backend-json",
+            &s3.to_string(),
+        ]);
+        assert!(
+            !ok && err.contains("backend kind s3 is not available"),
+            "{err}"
+        );
+        api_error(
+            &api.get("/api/v1/storage-elements/refused").await,
+            404,
+            "not_found",
+        );
+
+        // An explicit local backend is the default one, stored and shown as given.
+        let (st, el) = api
+            .post(
+                "/api/v1/storage-elements",
+                json!({"name": "explicit", "backend": {"kind": "local"}}),
+            )
+            .await;
+        assert_eq!(st, 201, "{el:#}");
+        assert_eq!(el["backend"], json!({"kind": "local"}));
+        assert!(srv.element_dir("explicit").join("element.json").is_file());
+        let (ok, out, err) = srv.cli(&[
+            "element",
+            "create",
+            "from-cli",
+            "--backend-json",
+            r#"{"kind":"local"}"#,
+        ]);
+        assert!(ok, "{err}");
+        assert!(out.contains("\"kind\": \"local\""), "{out}");
+        let c = srv.client();
+        for b in ["explicit", "from-cli"] {
+            put(&c, b, "a/doc.txt", "on the local backend").await;
+            assert_eq!(get(&c, b, "a/doc.txt").await, b"on the local backend");
+        }
+    }
+);
+
+/// The server's master key, which seals secrets in the index.
+fn master_box(srv: &Server) -> artstore_metadata::SecretBox {
+    let text = std::fs::read_to_string(srv.data_dir().join("master.key")).expect("master.key");
+    let key = artstore_metadata::MasterKey::parse(&text).expect("master key");
+    artstore_metadata::SecretBox::new(&key)
+}
+
+// An `s3` element made by a node that has the remote backend: its secret is in the index
+// only sealed, never shown by the API, the CLI or the logs; this node answers its S3
+// requests 503 naming the backend, and stores nothing.
+storage_test!(
+    s3_element_secret_is_sealed_and_never_shown,
+    |srv| async move {
+        let api = admin(&srv).await;
+        let plain = "remote-secret-7f3a9c";
+        let sealed = master_box(&srv).seal(plain).expect("seal");
+        let stored = json!({"kind": "s3", "endpoint": "http://127.0.0.1:1", "region": "us-east-1",
+        "bucket": "remote-archive", "prefix": "el/", "path_style": true,
+        "access_key_id": "AKREMOTE", "secret_access_key_sealed": sealed});
+        let mut conn = srv.index_conn().await;
+        sqlx::query(
+        "INSERT INTO storage_elements (name, mode, backend, capacity_bytes, used_bytes, object_count, description, created_by, created_ms, updated_ms) VALUES ('remote', 'edit', $1, NULL, 0, 0, NULL, 'other-node', 1, 1)",
+    )
+    .bind(stored.to_string())
+    .execute(&mut conn)
+    .await
+    .expect("insert element");
+
+        let (st, el) = api.get("/api/v1/storage-elements/remote").await;
+        assert_eq!(st, 200, "{el:#}");
+        assert_eq!(el["backend"]["kind"], "s3");
+        assert_eq!(el["backend"]["bucket"], "remote-archive");
+        assert_eq!(el["backend"]["access_key_id"], "AKREMOTE");
+        let text = el.to_string();
+        assert!(!text.contains(plain) && !text.contains(&sealed), "{text}");
+        assert!(el["backend"].get("secret_access_key").is_none());
+        let (_, listed) = api.get("/api/v1/storage-elements?backend=s3").await;
+        assert_eq!(
+            listed["items"].as_array().map(Vec::len),
+            Some(1),
+            "{listed}"
+        );
+        assert!(!listed.to_string().contains(&sealed));
+        let (ok, out, err) = srv.cli(&["element", "show", "remote"]);
+        assert!(ok, "{err}");
+        assert!(out.contains("remote-archive") && !out.contains(plain) && !out.contains(&sealed));
+
+        // This node cannot open it: 503 naming the backend, nothing stored.
+        let c = srv.client();
+        let err = c
+            .put_object()
+            .bucket("remote")
+            .key("k")
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .expect_err("no remote backend here");
+        let svc = err.into_service_error();
+        let meta = svc.meta();
+        assert_eq!(meta.code(), Some("ServiceUnavailable"), "{meta:?}");
+        assert!(
+            meta.message()
+                .is_some_and(|m| m.contains("storage element 'remote'")
+                    && m.contains("backend kind s3 is not available")),
+            "{meta:?}"
+        );
+        let (_, el) = api.get("/api/v1/storage-elements/remote").await;
+        assert_eq!(el["object_count"], 0);
+
+        // The row still holds the secret only sealed, and it opens under the master key.
+        let row: String =
+            sqlx::query_scalar("SELECT backend FROM storage_elements WHERE name = 'remote'")
+                .fetch_one(&mut conn)
+                .await
+                .expect("row");
+        assert!(!row.contains(plain), "{row}");
+        let v: Value = serde_json::from_str(&row).expect("json");
+        let opened = master_box(&srv)
+            .open(v["secret_access_key_sealed"].as_str().expect("sealed"))
+            .expect("opens");
+        assert_eq!(opened, plain);
+        assert!(!srv.logs().contains(plain));
+    }
+);

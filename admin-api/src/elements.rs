@@ -2,7 +2,7 @@
 //! description/quota, delete (empty; in a mode other than `edit` only with `?confirm=true`),
 //! mode transitions and their history, and an object's attr.json as stored.
 
-use artstore_backends::BackendError;
+use artstore_backends::{BackendConfig, BackendError, LocalConfig};
 use artstore_metadata::{
     Element, ElementUpdateError, MetaError, Mode, ModeChangeError, NewElement, allowed_targets,
 };
@@ -54,7 +54,7 @@ pub fn element_view(e: &Element) -> Value {
     json!({
         "name": e.name,
         "mode": e.mode,
-        "backend": serde_json::from_str::<Value>(&e.backend).unwrap_or(json!(e.backend)),
+        "backend": BackendConfig::public_view(&e.backend),
         "capacity_bytes": e.capacity_bytes,
         "used_bytes": e.used_bytes,
         "object_count": e.object_count,
@@ -74,6 +74,15 @@ fn query_error(e: QueryRejection) -> ApiError {
 
 fn parse_mode(s: &str) -> Result<Mode, ApiError> {
     s.parse::<Mode>().map_err(ApiError::bad_request)
+}
+
+/// A backend configuration refused at creation: a client mistake, 400 naming the field.
+fn backend_refused(e: BackendError) -> ApiError {
+    match e {
+        BackendError::Config(m) => ApiError::bad_request(m),
+        BackendError::Unavailable(_) => ApiError::bad_request(e.to_string()),
+        e => ApiError::bad_request(format!("backend: {e}")),
+    }
 }
 
 /// S3 bucket naming rules (the element is reached as a bucket).
@@ -97,11 +106,11 @@ async fn rewrite_element_json(st: &AdminState, el: &Element) {
             return;
         }
     };
-    if let Err(e) = st
-        .fs
-        .write_element_json(&el.name, &el.element_json(&history))
-        .await
-    {
+    let written = match st.backends.open(&el.name, &el.backend) {
+        Ok(b) => b.write_element_json(&el.element_json(&history)).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
         tracing::warn!(element = %el.name, error = %e, "cannot rewrite element.json");
     }
 }
@@ -113,13 +122,29 @@ async fn element(st: &AdminState, name: &str) -> Result<Element, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("storage element '{name}' not found")))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// Where the element's bytes live (documentation of the `backend` field; the body is parsed
+/// and checked by `BackendConfig::from_request`, whose errors name the field at fault).
+#[derive(ToSchema)]
+#[allow(dead_code)]
 struct BackendSpec {
+    /// `local` or `s3`.
     kind: String,
-    /// Absolute directory for this element's files; default: `<data-dir>/elements/<name>`.
-    #[serde(default)]
+    /// local: absolute directory for this element's files; default: `<data-dir>/elements/<name>`.
     path: Option<String>,
+    /// s3: `http://host:port` or `https://host`.
+    endpoint: Option<String>,
+    /// s3: default `us-east-1`.
+    region: Option<String>,
+    /// s3: the remote bucket.
+    bucket: Option<String>,
+    /// s3: empty or ending with `/`; several elements may share a bucket under different prefixes.
+    prefix: Option<String>,
+    /// s3: path-style addressing; default true.
+    path_style: Option<bool>,
+    /// s3: the remote access key id.
+    access_key_id: Option<String>,
+    /// s3: the remote secret; stored encrypted under the master key, never returned.
+    secret_access_key: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -131,7 +156,8 @@ struct CreateBody {
     #[schema(value_type = Option<crate::openapi::ModeName>)]
     mode: Option<String>,
     #[serde(default)]
-    backend: Option<BackendSpec>,
+    #[schema(value_type = Option<BackendSpec>)]
+    backend: Option<Value>,
     #[serde(default)]
     capacity_bytes: Option<i64>,
     #[serde(default)]
@@ -166,49 +192,46 @@ async fn create(
         .map(parse_mode)
         .transpose()?
         .unwrap_or(Mode::Edit);
-    if let Some(b) = &body.backend
-        && b.kind != "local"
-    {
-        return Err(ApiError::bad_request(format!(
-            "unsupported backend kind '{}': only \"local\" (with an optional \"path\") is available",
-            b.kind
-        )));
-    }
-    let path = body
-        .backend
-        .as_ref()
-        .and_then(|b| b.path.as_ref())
-        .map(std::path::PathBuf::from);
     if body.capacity_bytes.is_some_and(|c| c < 0) {
         return Err(ApiError::bad_request("capacity_bytes must be >= 0"));
     }
+    let config = match body.backend {
+        Some(v) => BackendConfig::from_request(v).map_err(backend_refused)?,
+        None => BackendConfig::Local(LocalConfig::default()),
+    };
+    // Refused before the index row exists: a bad or unavailable backend creates nothing.
+    let stored = st
+        .backends
+        .prepare(&body.name, &config)
+        .map_err(backend_refused)?;
     let el = st
         .store
         .create_element(&NewElement {
             name: body.name.clone(),
             mode,
-            backend: artstore_metadata::local_backend(path.as_deref()),
+            backend: stored,
             capacity_bytes: body.capacity_bytes,
             description: body.description,
             created_by: caller.identity().name.clone(),
         })
         .await?;
     let made = st
-        .fs
-        .create_element_at(&el.name, path.as_deref(), &el.element_json(&[]))
+        .backends
+        .create(&el.name, &el.backend, &el.element_json(&[]))
         .await;
     if let Err(e) = made {
-        // Without its directory the element is unusable: take the row back.
+        // Without its storage the element is unusable: take the row back.
         if let Err(de) = st.store.delete_element(&el.name).await {
             tracing::error!(element = %el.name, error = %de, "cannot undo element creation");
         }
         return Err(match e {
+            e @ (BackendError::Config(_) | BackendError::Unavailable(_)) => backend_refused(e),
             BackendError::Io(io) if io.kind() == std::io::ErrorKind::InvalidInput => {
                 ApiError::bad_request(io.to_string())
             }
             e => {
-                tracing::error!(element = %el.name, error = %e, "cannot create element directory");
-                ApiError::internal("cannot create the element's directory")
+                tracing::error!(element = %el.name, error = %e, "cannot create the element's storage");
+                ApiError::internal("cannot create the element's storage")
             }
         });
     }
@@ -417,8 +440,8 @@ async fn remove(
         }
         Err(e) => return Err(e.into()),
     }
-    if let Err(e) = st.fs.remove_element(&name).await {
-        tracing::warn!(element = %name, error = %e, "element removed from the index but its directory remains");
+    if let Err(e) = st.backends.remove(&name, &el.backend).await {
+        tracing::warn!(element = %name, error = %e, "element removed from the index but its storage remains");
     }
     audit::record(
         &st,
@@ -591,21 +614,22 @@ async fn attributes(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_read()?;
     let Query(p) = q.map_err(query_error)?;
-    element(&st, &name).await?;
+    let el = element(&st, &name).await?;
     let rec =
         st.store.get_object(&name, &p.key).await?.ok_or_else(|| {
             ApiError::not_found(format!("object '{}' not found in '{name}'", p.key))
         })?;
-    let path = st
-        .fs
-        .element_root(&name)
-        .join(format!("{}.attr.json", rec.storage_path));
-    let bytes = tokio::fs::read(&path).await.map_err(|e| {
-        tracing::error!(path = %path.display(), error = %e, "cannot read attr.json");
+    let attr_rel = format!("{}.attr.json", rec.storage_path);
+    let read = match st.backends.open(&name, &el.backend) {
+        Ok(b) => b.read_attr_bytes(&attr_rel).await,
+        Err(e) => Err(e),
+    };
+    let bytes = read.map_err(|e| {
+        tracing::error!(element = %name, path = %attr_rel, error = %e, "cannot read attr.json");
         ApiError::internal("the object's attr.json cannot be read")
     })?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        tracing::error!(path = %path.display(), error = %e, "attr.json is not JSON");
+        tracing::error!(element = %name, path = %attr_rel, error = %e, "attr.json is not JSON");
         ApiError::internal("the object's attr.json is not valid JSON")
     })?;
     Ok(Json(v))

@@ -289,7 +289,7 @@ async fn element_param(
 }
 
 async fn disk_elements(st: &AdminState) -> Result<Vec<String>, ApiError> {
-    st.fs.element_names().await.map_err(|e| {
+    st.backends.local_element_names().await.map_err(|e| {
         tracing::error!(error = %e, "cannot list the element directories");
         ApiError::internal("cannot list the element directories")
     })
@@ -671,7 +671,7 @@ async fn perform(
     progress: Arc<WorkProgress>,
     started: i64,
 ) -> Result<Value, String> {
-    let m = Maintenance::new(st.store.clone(), st.fs.clone()).with_progress(progress.clone());
+    let m = Maintenance::new(st.store.clone(), st.backends.clone()).with_progress(progress.clone());
     let to_json = |r: Result<Value, serde_json::Error>| r.map_err(|e| e.to_string());
     match work {
         Work::Verify(element) => {

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod element_backend;
 pub mod elements;
 pub mod error;
 pub mod health;
@@ -35,8 +36,8 @@ pub struct AdminState {
     pub keys: Arc<keys::KeyRing>,
     /// Per-account request limits (shared with the S3 endpoint) and token-endpoint limits.
     pub limiter: Arc<ratelimit::RateLimiter>,
-    /// The local backend: element directories, element.json and sidecars.
-    pub fs: artstore_backends::LocalFs,
+    /// Every element's backend: objects, sidecars and element.json.
+    pub backends: artstore_backends::Backends,
     /// Request counters and histograms of both endpoints, served at `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
     /// Parsed bucket policies, for search's access checks.

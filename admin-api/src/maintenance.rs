@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use artstore_backends::attr::RestoreAttr;
 use artstore_backends::legacy_tree::is_legacy_temp;
-use artstore_backends::{AttrJson, BackendError, KeyTemplate, LocalFs};
+use artstore_backends::{AttrJson, Backend, BackendConfig, BackendError, Backends, KeyTemplate};
 use artstore_metadata::{
     ElementDoc, ListEntry, ListQuery, MetaError, Mode, NewElement, ObjectRecord, RestoreState,
     Store, import_key_template, imported_backend,
@@ -256,7 +256,7 @@ pub const IN_FLIGHT_GRACE: std::time::Duration = std::time::Duration::from_secs(
 
 pub struct Maintenance {
     store: Store,
-    fs: LocalFs,
+    backends: Backends,
     /// Where the work reports how far it got (nobody watches unless told).
     progress: Arc<WorkProgress>,
     /// Only this element, when set.
@@ -268,10 +268,10 @@ pub struct Maintenance {
 }
 
 impl Maintenance {
-    pub fn new(store: Store, fs: LocalFs) -> Self {
+    pub fn new(store: Store, backends: Backends) -> Self {
         Maintenance {
             store,
-            fs,
+            backends,
             progress: Arc::default(),
             only: None,
             serving_since: None,
@@ -306,6 +306,27 @@ impl Maintenance {
         self
     }
 
+    /// The element's backend; an element the index does not know is the local directory of
+    /// that name (a rebuild restores it from there).
+    async fn el(&self, bucket: &str) -> Result<Arc<dyn Backend>, MaintenanceError> {
+        crate::element_backend::of(&self.store, &self.backends, bucket).await
+    }
+
+    /// Every element whose storage recovery and rebuild walk: the local directories present
+    /// (a local element whose directory is missing is unmounted, not empty) and the indexed
+    /// elements stored elsewhere.
+    pub async fn element_names(&self) -> Result<Vec<String>, MaintenanceError> {
+        let mut names = self.backends.local_element_names().await?;
+        for e in self.store.list_elements().await? {
+            let local = BackendConfig::stored_kind(&e.backend).is_none_or(|k| k == "local");
+            if !local && !names.contains(&e.name) {
+                names.push(e.name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     fn in_scope(&self, bucket: &str) -> bool {
         self.only.as_deref().is_none_or(|o| o == bucket)
     }
@@ -323,11 +344,11 @@ impl Maintenance {
             if !self.in_scope(&bucket) {
                 continue;
             }
-            self.fs.delete(&bucket, &path).await?;
+            self.el(&bucket).await?.delete(&path).await?;
             self.store.forget_pending_delete(&bucket, &path).await?;
             report.deletes_finished += 1;
         }
-        for bucket in self.fs.element_names().await? {
+        for bucket in self.element_names().await? {
             if !self.in_scope(&bucket) {
                 continue;
             }
@@ -343,11 +364,11 @@ impl Maintenance {
                 .as_ref()
                 .and_then(|e| import_key_template(&e.backend))
                 .and_then(|t| KeyTemplate::parse(&t).ok());
-            let dirs = self.fs.hour_dirs(&bucket, since).await?;
-            let files = self.fs.files_in(&bucket, &dirs).await?;
+            let dirs = self.el(&bucket).await?.hour_dirs(since).await?;
+            let files = self.el(&bucket).await?.files_in(&dirs).await?;
             // Root sidecars (an imported flat layout) are read by full scans only.
             let root = match since {
-                None => self.fs.root_sidecars(&bucket).await?,
+                None => self.el(&bucket).await?.root_sidecars().await?,
                 Some(_) => Vec::new(),
             };
             let sidecars: Vec<&String> = files
@@ -375,10 +396,10 @@ impl Maintenance {
                         .await?;
                 }
             }
-            let upload_dirs = self.fs.upload_dirs(&bucket).await?;
+            let upload_dirs = self.el(&bucket).await?.upload_ids().await?;
             for upload_id in &upload_dirs {
                 if self.store.get_upload(upload_id).await?.is_none() {
-                    self.fs.remove_upload(&bucket, upload_id).await?;
+                    self.el(&bucket).await?.remove_upload(upload_id).await?;
                     report.uploads_removed += 1;
                 }
             }
@@ -401,14 +422,14 @@ impl Maintenance {
         if self.store.get_element(bucket).await?.is_some() {
             return Ok(true);
         }
-        let doc = match self.fs.read_element_json(bucket).await {
+        let doc = match self.el(bucket).await?.read_element_json().await {
             Ok(Some(bytes)) => ElementDoc::parse(bucket, &bytes)
                 .map_err(|e| format!("element.json is unreadable ({e})")),
             Ok(None) => Err("element.json is missing".to_owned()),
             Err(e) => Err(format!("element.json cannot be read ({e})")),
         };
         // An element on its own root path is a symlink to it: the link is the truth.
-        let path = self.fs.element_path(bucket);
+        let path = self.backends.local_config_on_disk(bucket).path;
         let backend = artstore_metadata::local_backend(path.as_deref());
         let (new, created_ms, history, tags, lifecycle) = match doc {
             Ok(doc) => (
@@ -429,7 +450,7 @@ impl Maintenance {
                 doc.lifecycle,
             ),
             Err(why) => {
-                if self.fs.sidecars(bucket, None).await?.is_empty() {
+                if self.el(bucket).await?.sidecars(None).await?.is_empty() {
                     report.elements_skipped.push(format!(
                         "{bucket}: {why} and the element holds no objects; not indexed (create it again to use it)"
                     ));
@@ -529,7 +550,7 @@ impl Maintenance {
             if !present.contains(format!("{rel}{SIDECAR_SUFFIX}").as_str())
                 && written_since(rel, since_ms)
             {
-                self.fs.delete(bucket, rel).await?;
+                self.el(bucket).await?.delete(rel).await?;
                 report.unfinished_removed += 1;
             }
         }
@@ -540,18 +561,24 @@ impl Maintenance {
     /// unmounted element is not a deleted one).
     async fn files_gone(&self, o: &ObjectRecord) -> Result<bool, MaintenanceError> {
         let attr = format!("{}{SIDECAR_SUFFIX}", o.storage_path);
-        Ok(self.fs.read_element_json(&o.bucket).await?.is_some()
+        Ok(self
+            .el(&o.bucket)
+            .await?
+            .read_element_json()
+            .await?
+            .is_some()
             && self
-                .fs
-                .data_len(&o.bucket, &o.storage_path)
+                .el(&o.bucket)
+                .await?
+                .data_len(&o.storage_path)
                 .await?
                 .is_none()
-            && self.fs.data_len(&o.bucket, &attr).await?.is_none())
+            && self.el(&o.bucket).await?.data_len(&attr).await?.is_none())
     }
 
     /// Removes replaced files and then their record as obsolete.
     async fn remove_obsolete(&self, bucket: &str, path: &str) -> Result<(), MaintenanceError> {
-        self.fs.delete(bucket, path).await?;
+        self.el(bucket).await?.delete(path).await?;
         self.store.forget_pending_delete(bucket, path).await?;
         Ok(())
     }
@@ -566,11 +593,17 @@ impl Maintenance {
     ) -> Result<(), MaintenanceError> {
         let read = match template {
             Some(t) => self
-                .fs
-                .read_adopted(bucket, rel, t)
+                .el(bucket)
+                .await?
+                .read_adopted(rel, bucket, t)
                 .await
                 .map(|a| (a.attr, a.legacy)),
-            None => self.fs.read_attr(bucket, rel).await.map(|a| (a, false)),
+            None => self
+                .el(bucket)
+                .await?
+                .read_attr(rel)
+                .await
+                .map(|a| (a, false)),
         };
         let (attr, legacy) = match read {
             Ok(a) => a,
@@ -589,7 +622,7 @@ impl Maintenance {
             report.left_to_writers += 1;
             return Ok(());
         }
-        let len = self.fs.data_len(bucket, data_rel).await?;
+        let len = self.el(bucket).await?.data_len(data_rel).await?;
         if len != Some(attr.file_size) {
             report.broken.push(format!(
                 "{bucket}/{data_rel}: data is {len:?} bytes, sidecar says {}",
@@ -634,7 +667,7 @@ impl Maintenance {
                 report.objects_indexed += 1;
             }
             Some(_) => {
-                self.fs.delete(bucket, data_rel).await?;
+                self.el(bucket).await?.delete(data_rel).await?;
                 report.superseded_removed += 1;
             }
         }
@@ -653,6 +686,8 @@ impl Maintenance {
         report: &mut ReconcileReport,
     ) -> Result<(), MaintenanceError> {
         let data_rel = rel.trim_end_matches(".attr.json");
+        let backend = self.el(bucket).await?;
+        let backend = &backend;
         let res = self
             .store
             .update_object_with(
@@ -661,8 +696,8 @@ impl Maintenance {
                 |view| view.current.cloned().ok_or(None),
                 |now| async move {
                     let attr = match template {
-                        Some(t) => self.fs.read_adopted(bucket, rel, t).await.map(|a| a.attr),
-                        None => self.fs.read_attr(bucket, rel).await,
+                        Some(t) => backend.read_adopted(rel, bucket, t).await.map(|a| a.attr),
+                        None => backend.read_attr(rel).await,
                     };
                     match attr {
                         Ok(a) if a.file_id == now.file_id => {
@@ -754,8 +789,8 @@ impl Maintenance {
                 continue;
             }
             let attr = format!("{path}{SIDECAR_SUFFIX}");
-            if self.fs.data_len(&bucket, &path).await?.is_some()
-                || self.fs.data_len(&bucket, &attr).await?.is_some()
+            if self.el(&bucket).await?.data_len(&path).await?.is_some()
+                || self.el(&bucket).await?.data_len(&attr).await?.is_some()
             {
                 report.obsolete.push(format!("{bucket}/{path}"));
             }
@@ -773,8 +808,8 @@ impl Maintenance {
         indexed: &HashSet<String>,
         imported: bool,
     ) -> Result<DiskScan, MaintenanceError> {
-        let dirs = self.fs.hour_dirs(bucket, None).await?;
-        let files = self.fs.files_in(bucket, &dirs).await?;
+        let dirs = self.el(bucket).await?.hour_dirs(None).await?;
+        let files = self.el(bucket).await?.files_in(&dirs).await?;
         let present: HashSet<&str> = files.iter().map(String::as_str).collect();
         let mut scan = DiskScan::default();
         for rel in &files {
@@ -799,14 +834,14 @@ impl Maintenance {
             }
         }
         // Sidecars in the root (an imported flat layout); other root files are not documents.
-        for rel in self.fs.root_sidecars(bucket).await? {
+        for rel in self.el(bucket).await?.root_sidecars().await? {
             let Some(data_rel) = rel.strip_suffix(SIDECAR_SUFFIX) else {
                 continue;
             };
             if indexed.contains(data_rel) {
                 continue;
             }
-            if self.fs.data_len(bucket, data_rel).await?.is_some() {
+            if self.el(bucket).await?.data_len(data_rel).await?.is_some() {
                 scan.orphans.push(data_rel.to_owned());
             } else {
                 scan.sidecar_without_data.push(rel.clone());
@@ -823,7 +858,7 @@ impl Maintenance {
         for (bucket, path) in self.store.pending_deletes().await? {
             let attr = format!("{path}{SIDECAR_SUFFIX}");
             for rel in [&attr, &path] {
-                if self.fs.data_len(&bucket, rel).await?.is_some() {
+                if self.el(&bucket).await?.data_len(rel).await?.is_some() {
                     out.removed.push(format!("{bucket}/{rel}"));
                 }
             }
@@ -851,7 +886,7 @@ impl Maintenance {
         }
         for name in &found.temp_files {
             if let Some((bucket, rel)) = name.split_once('/') {
-                self.fs.delete(bucket, rel).await?;
+                self.el(bucket).await?.delete(rel).await?;
                 out.removed.push(name.clone());
             }
         }
@@ -870,7 +905,7 @@ impl Maintenance {
                 continue;
             };
             let attr_rel = format!("{data_rel}{SIDECAR_SUFFIX}");
-            let attr = match self.fs.read_attr(bucket, &attr_rel).await {
+            let attr = match self.el(bucket).await?.read_attr(&attr_rel).await {
                 Ok(a) => Some(a),
                 Err(BackendError::InvalidAttr(_)) => None,
                 Err(e) => return Err(e.into()),
@@ -919,7 +954,7 @@ impl Maintenance {
         why: &str,
         out: &mut RepairReport,
     ) -> Result<(), MaintenanceError> {
-        let to = self.fs.quarantine(bucket, rel, label).await?;
+        let to = self.el(bucket).await?.quarantine(rel, label).await?;
         out.quarantined.push(Quarantined {
             from: format!("{bucket}/{rel}"),
             to: format!("{bucket}/{to}"),
@@ -936,14 +971,15 @@ impl Maintenance {
         report.objects_checked += 1;
         self.progress.advance(1, 0);
         let name = format!("{}/{}", o.bucket, o.key);
-        match self.fs.data_len(&o.bucket, &o.storage_path).await? {
+        match self.el(&o.bucket).await?.data_len(&o.storage_path).await? {
             None => report.missing.push(name),
             Some(len) if i64::try_from(len).ok() != Some(o.size) => report.size_mismatch.push(name),
             Some(len) => {
                 let p = self.progress.clone();
                 match self
-                    .fs
-                    .hash_file_with(&o.bucket, &o.storage_path, move |n| p.advance(0, n))
+                    .el(&o.bucket)
+                    .await?
+                    .hash_file(&o.storage_path, Box::new(move |n| p.advance(0, n)))
                     .await
                 {
                     Ok(d) => {

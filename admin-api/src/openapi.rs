@@ -356,7 +356,8 @@ pub struct StorageElement {
     pub name: String,
     #[schema(value_type = ModeName)]
     pub mode: String,
-    /// Where the bytes live, e.g. `{"kind": "local"}`.
+    /// Where the bytes live, e.g. `{"kind": "local"}`, or an `s3` configuration without its
+    /// `secret_access_key` (never returned).
     #[schema(value_type = Object)]
     pub backend: serde_json::Value,
     pub capacity_bytes: Option<i64>,

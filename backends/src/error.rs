@@ -32,6 +32,12 @@ pub enum BackendError {
     /// is used up); whatever the failed write began has been removed.
     #[error("the data disk of storage element '{element}' is full: {detail}")]
     DiskFull { element: String, detail: String },
+    /// A backend configuration that is not valid; the message names the field at fault.
+    #[error("{0}")]
+    Config(String),
+    /// A configuration of a backend kind this build cannot open.
+    #[error("backend kind {0} is not available")]
+    Unavailable(String),
 }
 
 impl BackendError {

@@ -21,7 +21,7 @@ use crate::naming::{StorageName, sanitize};
 pub use crate::range::ObjectStream;
 use crate::range::open_file_range;
 pub use crate::staging::Staged;
-use crate::staging::{blocking, stage_in};
+use crate::staging::{TempGuard, blocking, stage_in};
 
 const ELEMENT_JSON: &str = "element.json";
 const MULTIPART_DIR: &str = ".multipart";
@@ -209,6 +209,7 @@ impl LocalFs {
     /// Streams `body` into a temp file inside `<element root>/<rel_dir>/` (created if
     /// missing), computing MD5, SHA-256 and `extra` in one pass; the file is fsynced.
     /// A body error gives `BackendError::Body` and leaves no temp file behind.
+    #[cfg(test)]
     pub async fn stage<S, E>(
         &self,
         bucket: &str,
@@ -220,8 +221,23 @@ impl LocalFs {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
+        self.stage_stream(bucket, rel_dir, body_errors(body), extra)
+            .await
+    }
+
+    /// `stage` of a body whose errors are already backend errors.
+    pub(crate) async fn stage_stream<S>(
+        &self,
+        bucket: &str,
+        rel_dir: &str,
+        body: S,
+        extra: &[ChecksumAlgorithm],
+    ) -> Result<Staged, BackendError>
+    where
+        S: Stream<Item = Result<Bytes, BackendError>> + Send + Unpin,
+    {
         let dir = rel_join(&self.element(bucket)?, rel_dir)?;
-        stage_in(dir, body_errors(body), extra)
+        stage_in(dir, body, extra)
             .await
             .map_err(|e| e.in_element(bucket))
     }
@@ -241,13 +257,13 @@ impl LocalFs {
         let data_path = rel_join(&element, &name.rel_path())?;
         let attr_path = rel_join(&element, &name.attr_rel_path())?;
         let attr_bytes = attr.to_bytes()?;
+        let guard = staged.into_handle::<TempGuard>()?;
         blocking(move || {
             let dir = data_path.parent().unwrap_or(&element).to_path_buf();
-            let staged_dir = staged.temp_path().parent().map(Path::to_path_buf);
+            let staged_dir = guard.path().parent().map(Path::to_path_buf);
             ensure_dir(&dir)?;
             // Sidecar first to a temp file: a full disk fails here, before anything is visible.
             let attr_tmp = write_synced_temp(&dir, &attr_bytes)?;
-            let Staged { guard, .. } = staged;
             if let Err(e) = std::fs::rename(guard.path(), &data_path) {
                 remove_if_exists(&attr_tmp);
                 return Err(BackendError::io(&data_path, e));
@@ -288,14 +304,23 @@ impl LocalFs {
     }
 
     /// Reads and parses a sidecar (v1 is migrated in memory).
+    #[cfg(test)]
     pub async fn read_attr(
         &self,
         bucket: &str,
         attr_rel_path: &str,
     ) -> Result<AttrJson, BackendError> {
+        AttrJson::parse(&self.read_attr_bytes(bucket, attr_rel_path).await?)
+    }
+
+    /// A sidecar's bytes as stored.
+    pub async fn read_attr_bytes(
+        &self,
+        bucket: &str,
+        attr_rel_path: &str,
+    ) -> Result<Vec<u8>, BackendError> {
         let path = rel_join(&self.element(bucket)?, attr_rel_path)?;
-        let bytes = blocking(move || std::fs::read(&path).at(&path)).await?;
-        AttrJson::parse(&bytes)
+        blocking(move || std::fs::read(&path).at(&path)).await
     }
 
     /// Streams `[start, start + len)` of an object's data in 1 MiB chunks. A missing file is
@@ -358,6 +383,7 @@ impl LocalFs {
     }
 
     /// Stages one multipart part in its upload directory (see `stage`).
+    #[cfg(test)]
     pub async fn stage_part<S, E>(
         &self,
         bucket: &str,
@@ -370,9 +396,24 @@ impl LocalFs {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
+        self.stage_part_stream(bucket, upload_id, body_errors(body), extra)
+            .await
+    }
+
+    /// `stage_part` of a body whose errors are already backend errors.
+    pub(crate) async fn stage_part_stream<S>(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        body: S,
+        extra: &[ChecksumAlgorithm],
+    ) -> Result<Staged, BackendError>
+    where
+        S: Stream<Item = Result<Bytes, BackendError>> + Send + Unpin,
+    {
         // The part gets its final name only in `commit_part`.
         self.element(bucket)?;
-        stage_in(self.upload_dir(bucket, upload_id), body_errors(body), extra)
+        stage_in(self.upload_dir(bucket, upload_id), body, extra)
             .await
             .map_err(|e| e.in_element(bucket))
     }
@@ -387,10 +428,10 @@ impl LocalFs {
     ) -> Result<(), BackendError> {
         self.element(bucket)?;
         let path = self.part_path(bucket, upload_id, part_number);
+        let guard = staged.into_handle::<TempGuard>()?;
         blocking(move || {
             let (dir, _) = split_file(&path)?;
             ensure_dir(dir)?;
-            let Staged { guard, .. } = staged;
             std::fs::rename(guard.path(), &path).at(&path)?;
             guard.disarm();
             fsync_dir(dir)
@@ -435,8 +476,16 @@ impl LocalFs {
         .await
     }
 
+    /// Removes the temp files (`.tmp-*`) a crash left in one element; returns how many.
+    pub async fn remove_element_temp_files(&self, bucket: &str) -> Result<u64, BackendError> {
+        // The element's own root path is reached through its link; links below are not followed.
+        let dir = self.element(bucket)?;
+        blocking(move || remove_temp_files_under(&dir)).await
+    }
+
     /// Removes temp files (`.tmp-*`) left by a crash anywhere below the root; returns how
     /// many were removed. Run at start-up, before serving requests.
+    #[cfg(test)]
     pub async fn remove_temp_files(&self) -> Result<u64, BackendError> {
         let root = self.root.clone();
         let mut removed = blocking(move || remove_temp_files_under(&root)).await?;
@@ -451,6 +500,7 @@ impl LocalFs {
 }
 
 /// Body errors become `BackendError::Body`.
+#[cfg(test)]
 fn body_errors<S, E>(body: S) -> impl Stream<Item = Result<Bytes, BackendError>> + Send + Unpin
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,

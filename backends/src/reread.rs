@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::backend::Reread;
 use crate::error::BackendError;
 use crate::fsutil::{IoContext, rel_join};
 use crate::local::LocalFs;
@@ -16,7 +17,7 @@ use crate::staging::blocking;
 pub const MIN_REREAD_CHUNK: usize = 256 * 1024;
 
 /// An open data file being re-read from its start.
-pub struct Reread {
+pub struct FileReread {
     path: PathBuf,
     /// `None` only while a chunk is being read on the blocking pool.
     state: Option<(File, Sha256)>,
@@ -26,12 +27,12 @@ pub struct Reread {
 
 impl LocalFs {
     /// Opens an object's data file for a paced re-read; a missing file is `NotFound`.
-    pub async fn reread(&self, bucket: &str, rel_path: &str) -> Result<Reread, BackendError> {
+    pub async fn reread(&self, bucket: &str, rel_path: &str) -> Result<FileReread, BackendError> {
         let path = rel_join(&self.element_root(bucket), rel_path)?;
         blocking(move || {
             let file = File::open(&path).at(&path)?;
             let len = file.metadata().at(&path)?.len();
-            Ok(Reread {
+            Ok(FileReread {
                 path,
                 state: Some((file, Sha256::new())),
                 len,
@@ -42,19 +43,13 @@ impl LocalFs {
     }
 }
 
-impl Reread {
-    /// The file's size when it was opened.
-    pub fn len(&self) -> u64 {
+#[async_trait::async_trait]
+impl Reread for FileReread {
+    fn len(&self) -> u64 {
         self.len
     }
 
-    /// Whether the file was empty when it was opened.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Reads and hashes up to `max` (at least [`MIN_REREAD_CHUNK`]) more bytes; 0 at the end.
-    pub async fn next_chunk(&mut self, max: usize) -> Result<usize, BackendError> {
+    async fn next_chunk(&mut self, max: usize) -> Result<usize, BackendError> {
         let Some((mut file, mut hasher)) = self.state.take() else {
             return Err(BackendError::Io(std::io::Error::other(format!(
                 "{}: an earlier read failed",
@@ -78,8 +73,7 @@ impl Reread {
         Ok(n)
     }
 
-    /// Bytes read so far and the SHA-256 (hex) of them.
-    pub fn finish(self) -> (u64, String) {
+    fn finish(self: Box<Self>) -> (u64, String) {
         let hash = self
             .state
             .map(|(_, h)| hex::encode(h.finalize()))

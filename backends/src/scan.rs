@@ -8,7 +8,6 @@ use time::OffsetDateTime;
 use crate::digest::{Digests, Hasher};
 use crate::error::BackendError;
 use crate::fsutil::{ensure_dir, fsync_dir, rel_join};
-use crate::legacy::{Adopted, KeyTemplate, adopt};
 use crate::local::LocalFs;
 use crate::staging::blocking;
 
@@ -134,7 +133,7 @@ fn files_in_dirs(root: &Path, dirs: &[String]) -> Result<Vec<String>, BackendErr
     Ok(out)
 }
 
-fn is_sidecar(rel: &str) -> bool {
+pub(crate) fn is_sidecar(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     name.ends_with(SIDECAR_SUFFIX) && !name.starts_with(".tmp-")
 }
@@ -158,22 +157,6 @@ impl LocalFs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(&path, e)),
         }
-    }
-
-    /// Relative paths of the sidecars in the element, only in hour directories at or after
-    /// `since` when given (the layout is bucketed by creation hour, so recovery reads little).
-    pub async fn sidecars(
-        &self,
-        bucket: &str,
-        since: Option<OffsetDateTime>,
-    ) -> Result<Vec<String>, BackendError> {
-        let dirs = self.hour_dirs(bucket, since).await?;
-        let mut out = self.files_in(bucket, &dirs).await?;
-        out.retain(|r| is_sidecar(r));
-        if since.is_none() {
-            out.extend(self.root_sidecars(bucket).await?);
-        }
-        Ok(out)
     }
 
     /// Sidecars in the element root (an imported flat layout); full scans read them.
@@ -243,22 +226,6 @@ impl LocalFs {
         Ok(dest_out)
     }
 
-    /// Reads a sidecar as an object of `bucket`: one this implementation wrote as it is, a
-    /// legacy one of an imported element mapped by `template` (see `legacy::adopt`).
-    pub async fn read_adopted(
-        &self,
-        bucket: &str,
-        rel: &str,
-        template: &KeyTemplate,
-    ) -> Result<Adopted, BackendError> {
-        let path = self.element_root(bucket).join(rel);
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(b) => b,
-            Err(e) => return Err(BackendError::io(&path, e)),
-        };
-        adopt(&bytes, rel, bucket, template).map_err(|e| BackendError::InvalidAttr(e.to_string()))
-    }
-
     /// Size of a data file, `None` if it does not exist.
     pub async fn data_len(
         &self,
@@ -297,11 +264,6 @@ impl LocalFs {
     pub async fn upload_dirs(&self, bucket: &str) -> Result<Vec<String>, BackendError> {
         let dir = self.element_root(bucket).join(".multipart");
         blocking(move || subdirs(&dir, |_| true)).await
-    }
-
-    /// Re-reads a data file and hashes it (MD5 and SHA-256), for bit-rot checks.
-    pub async fn hash_file(&self, bucket: &str, rel_path: &str) -> Result<Digests, BackendError> {
-        self.hash_file_with(bucket, rel_path, |_| {}).await
     }
 
     /// As `hash_file`, telling `progress` each chunk's length as it is read (progress bars of

@@ -6,6 +6,7 @@
 //! task pulls the next batch from the body. At most two batches are in memory, and no blocking
 //! thread is held while waiting on a slow client.
 
+use std::any::Any;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -25,17 +26,31 @@ pub(crate) const IO_CHUNK: usize = 1 << 20;
 /// Incoming chunks at least this large are written as they are, without coalescing.
 const DIRECT_CHUNK: usize = 256 << 10;
 
-/// Data written to a temp file and fsynced, not yet visible under its final name.
-/// Dropping it removes the temp file.
+/// Data stored by `stage`, `stage_part` or `assemble` of some backend, not yet visible under
+/// its final name. What it holds beside the digests is the backend's own (a local temp file,
+/// a remote upload in progress); dropping it uncommitted discards that.
 pub struct Staged {
     pub digests: Digests,
-    pub(crate) guard: TempGuard,
+    handle: Box<dyn Any + Send>,
 }
 
 impl Staged {
-    /// Path of the temp file.
-    pub(crate) fn temp_path(&self) -> &Path {
-        &self.guard.file.path
+    /// Wraps what a backend needs to commit (or, when dropped, discard) the staged data.
+    pub(crate) fn new(digests: Digests, handle: impl Any + Send) -> Self {
+        Staged {
+            digests,
+            handle: Box::new(handle),
+        }
+    }
+
+    /// The backend's handle back; a `Staged` of another backend is refused, never committed.
+    pub(crate) fn into_handle<T: Any>(self) -> Result<T, BackendError> {
+        self.handle.downcast::<T>().map(|b| *b).map_err(|_| {
+            BackendError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "staged data belongs to another backend",
+            ))
+        })
     }
 }
 
@@ -43,8 +58,7 @@ impl fmt::Debug for Staged {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Staged")
             .field("digests", &self.digests)
-            .field("temp", &self.guard.file.path)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -269,7 +283,7 @@ where
             Ok(hasher.finalize())
         })
         .await?;
-        return Ok(Staged { digests, guard });
+        return Ok(Staged::new(digests, guard));
     }
 
     let (md5, rest) = hasher.split();
@@ -298,5 +312,5 @@ where
         Ok(rest.finalize(md5.finalize()))
     })
     .await?;
-    Ok(Staged { digests, guard })
+    Ok(Staged::new(digests, guard))
 }

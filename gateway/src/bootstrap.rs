@@ -226,9 +226,54 @@ async fn create_root_account(
     Ok(None)
 }
 
+/// Remote backend credentials, sealed under the master key like account secrets.
+struct IndexSecrets(SecretBox);
+
+impl artstore_backends::SecretSealer for IndexSecrets {
+    fn seal(&self, plain: &str) -> Result<String, String> {
+        self.0.seal(plain).map_err(|e| e.to_string())
+    }
+
+    fn open(&self, sealed: &str) -> Result<String, String> {
+        self.0.open(sealed).map_err(|e| e.to_string())
+    }
+}
+
+/// The storage elements' backends of this data dir and index.
+pub fn backends(settings: &Settings, store: &Store) -> artstore_backends::Backends {
+    artstore_backends::Backends::new(
+        settings.data_dir.join("elements"),
+        std::sync::Arc::new(IndexSecrets(store.secrets().clone())),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_credentials_are_stored_sealed_under_the_master_key() {
+        let key = MasterKey::generate();
+        let sealer = IndexSecrets(SecretBox::new(&key));
+        let config = artstore_backends::BackendConfig::from_request(serde_json::json!({
+            "kind": "s3", "endpoint": "https://s3.example", "bucket": "archive",
+            "access_key_id": "AK", "secret_access_key": "plain-secret"}))
+        .expect("valid");
+        let stored = config.to_stored(&sealer).expect("stored");
+        assert!(!stored.contains("plain-secret"), "{stored}");
+        let v: serde_json::Value = serde_json::from_str(&stored).expect("json");
+        let sealed = v["secret_access_key_sealed"].as_str().expect("sealed");
+        assert_eq!(
+            SecretBox::new(&key).open(sealed).expect("opens"),
+            "plain-secret"
+        );
+        let other = IndexSecrets(SecretBox::new(&MasterKey::generate()));
+        assert!(artstore_backends::BackendConfig::from_stored(&stored, &other).is_err());
+        assert_eq!(
+            artstore_backends::BackendConfig::from_stored(&stored, &sealer).expect("opens"),
+            config
+        );
+    }
 
     #[test]
     fn sqlite_file_of_each_url_form() {

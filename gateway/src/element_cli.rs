@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use artstore_admin::elements::{check_deletable, element_view, not_empty_message};
-use artstore_backends::LocalFs;
+use artstore_backends::{BackendConfig, Backends};
 use artstore_metadata::{Element, ElementUpdateError, MetaError, Mode, NewElement, Store};
 use serde_json::json;
 
@@ -23,9 +23,14 @@ pub enum ElementAction {
         capacity: Option<i64>,
         #[arg(long)]
         description: Option<String>,
-        /// Absolute directory for the element's files (default: under the data dir).
-        #[arg(long)]
-        path: Option<std::path::PathBuf>,
+        /// Absolute directory for the element's files (default: under the data dir); short
+        /// for `--backend-json '{"kind":"local","path":DIR}'`.
+        #[arg(long, conflicts_with = "backend_json")]
+        path: Option<String>,
+        /// The element's backend configuration, as the admin API's `backend` field, e.g.
+        /// `{"kind":"s3","endpoint":"http://host:9000","bucket":"b","prefix":"p/",...}`.
+        #[arg(long, value_name = "JSON")]
+        backend_json: Option<String>,
         #[command(flatten)]
         common: ServeArgs,
     },
@@ -129,10 +134,10 @@ fn parse_mode(s: &str) -> anyhow::Result<Mode> {
     s.parse::<Mode>().map_err(anyhow::Error::msg)
 }
 
-async fn open(settings: &Settings) -> anyhow::Result<(Store, LocalFs)> {
+async fn open(settings: &Settings) -> anyhow::Result<(Store, Backends)> {
     let store = bootstrap::open_store(settings).await?;
-    let fs = LocalFs::new(settings.data_dir.join("elements"));
-    Ok((store, fs))
+    let backends = bootstrap::backends(settings, &store);
+    Ok((store, backends))
 }
 
 async fn find(store: &Store, name: &str) -> anyhow::Result<Element> {
@@ -143,9 +148,15 @@ async fn find(store: &Store, name: &str) -> anyhow::Result<Element> {
 }
 
 /// Mirrors the element and its mode history into `element.json`.
-async fn rewrite_element_json(store: &Store, fs: &LocalFs, el: &Element) -> anyhow::Result<()> {
+async fn rewrite_element_json(
+    store: &Store,
+    backends: &Backends,
+    el: &Element,
+) -> anyhow::Result<()> {
     let history = store.mode_history(&el.name).await?;
-    fs.write_element_json(&el.name, &el.element_json(&history))
+    backends
+        .open(&el.name, &el.backend)?
+        .write_element_json(&el.element_json(&history))
         .await?;
     Ok(())
 }
@@ -170,12 +181,12 @@ async fn audit(store: &Store, action: &str, target: &str, detail: Option<String>
 async fn import(
     args: crate::element_import::ImportArgs,
     store: &Store,
-    fs: &LocalFs,
+    backends: &Backends,
 ) -> anyhow::Result<()> {
     let human = crate::progress::interactive(args.json);
     let work = std::sync::Arc::new(artstore_admin::progress::WorkProgress::new());
     let bar = crate::progress::watch(human, work.clone());
-    let report = crate::element_import::run(args, store, fs, &work).await;
+    let report = crate::element_import::run(args, store, backends, &work).await;
     bar.finish().await;
     let report = report?;
     if human {
@@ -192,7 +203,7 @@ async fn import(
 }
 
 pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<()> {
-    let (store, fs) = open(settings).await?;
+    let (store, backends) = open(settings).await?;
     let out = match action {
         ElementAction::Import {
             path,
@@ -213,7 +224,7 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
                 verify_checksums: !no_verify_checksums,
                 json,
             };
-            return import(args, &store, &fs).await;
+            return import(args, &store, &backends).await;
         }
         ElementAction::Create {
             name,
@@ -221,6 +232,7 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
             capacity,
             description,
             path,
+            backend_json,
             ..
         } => {
             let mode = parse_mode(&mode)?;
@@ -229,23 +241,36 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
                 capacity.is_none_or(|c| c >= 0),
                 "--capacity must be a number of bytes >= 0"
             );
+            let config = match (backend_json, path) {
+                (Some(text), _) => {
+                    let v: serde_json::Value =
+                        serde_json::from_str(&text).context("--backend-json is not JSON")?;
+                    BackendConfig::from_request(v)?
+                }
+                (None, Some(p)) => {
+                    BackendConfig::from_request(json!({"kind": "local", "path": p}))?
+                }
+                (None, None) => backends.default_config(),
+            };
+            // Refused before the index row exists: a bad or unavailable backend creates nothing.
+            let stored = backends.prepare(&name, &config)?;
             let el = store
                 .create_element(&NewElement {
                     name: name.clone(),
                     mode,
-                    backend: artstore_metadata::local_backend(path.as_deref()),
+                    backend: stored,
                     capacity_bytes: capacity,
                     description,
                     created_by: "cli".into(),
                 })
                 .await?;
-            let made = fs
-                .create_element_at(&name, path.as_deref(), &el.element_json(&[]))
+            let made = backends
+                .create(&name, &el.backend, &el.element_json(&[]))
                 .await;
             if let Err(e) = made {
-                // Without its directory the element is unusable: take the row back.
+                // Without its storage the element is unusable: take the row back.
                 store.delete_element(&name).await?;
-                return Err(anyhow::Error::new(e).context("cannot create the element's directory"));
+                return Err(anyhow::Error::new(e).context("cannot create the element's storage"));
             }
             element_view(&el)
         }
@@ -286,7 +311,7 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
             if let Err(e) = store.record_audit(&ev).await {
                 tracing::warn!(error = %e, "mode changed but the audit event was not written");
             }
-            rewrite_element_json(&store, &fs, &el)
+            rewrite_element_json(&store, &backends, &el)
                 .await
                 .context("mode changed in the index, but element.json could not be rewritten")?;
             element_view(&el)
@@ -325,7 +350,7 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
                     e => anyhow::Error::new(e),
                 })?;
             audit(&store, "element.update", &name, None).await;
-            rewrite_element_json(&store, &fs, &el)
+            rewrite_element_json(&store, &backends, &el)
                 .await
                 .context("updated in the index, but element.json could not be rewritten")?;
             element_view(&el)
@@ -349,9 +374,10 @@ pub async fn run(action: ElementAction, settings: &Settings) -> anyhow::Result<(
                 )),
             )
             .await;
-            fs.remove_element(&name)
+            backends
+                .remove(&name, &el.backend)
                 .await
-                .context("deleted from the index, but its directory could not be removed")?;
+                .context("deleted from the index, but its storage could not be removed")?;
             json!({"deleted": name})
         }
     };

@@ -12,7 +12,7 @@ use artstore_admin::maintenance::record_from_attr;
 use artstore_admin::progress::WorkProgress;
 use artstore_backends::legacy::{DEFAULT_KEY_TEMPLATE, adopt};
 use artstore_backends::legacy_tree::sha256_at;
-use artstore_backends::{AdoptError, AttrJson, KeyTemplate, LegacyTree, LocalFs};
+use artstore_backends::{AdoptError, AttrJson, Backends, KeyTemplate, LegacyTree};
 use artstore_metadata::{Element, Mode, NewElement, Store, import_key_template, imported_backend};
 use serde::Serialize;
 
@@ -222,14 +222,14 @@ async fn verify(
 }
 
 /// The element to import into: an earlier import of the same directory, or none yet.
-fn existing(el: &Element, fs: &LocalFs, args: &ImportArgs) -> anyhow::Result<String> {
+fn existing(el: &Element, backends: &Backends, args: &ImportArgs) -> anyhow::Result<String> {
     let template = import_key_template(&el.backend).with_context(|| {
         format!(
             "storage element '{}' already exists and was not imported",
             el.name
         )
     })?;
-    let path = fs.element_path(&el.name);
+    let path = backends.local_config_on_disk(&el.name).path;
     anyhow::ensure!(
         path.as_deref() == Some(args.path.as_path()),
         "storage element '{}' was imported from {}, not {}",
@@ -269,7 +269,7 @@ enum Refused {
 pub async fn run(
     args: ImportArgs,
     store: &Store,
-    fs: &LocalFs,
+    backends: &Backends,
     progress: &Arc<WorkProgress>,
 ) -> anyhow::Result<ImportReport> {
     anyhow::ensure!(
@@ -281,7 +281,7 @@ pub async fn run(
     artstore_admin::elements::check_name(&args.name).map_err(|e| anyhow::anyhow!(e.message))?;
     let current = store.get_element(&args.name).await?;
     let template_text = match &current {
-        Some(el) => existing(el, fs, &args)?,
+        Some(el) => existing(el, backends, &args)?,
         None => args
             .key_template
             .clone()
@@ -337,7 +337,7 @@ pub async fn run(
             // An element holding nothing would only add a file to the directory.
             return Ok(report);
         }
-        create(store, fs, &args, mode, &template_text).await?;
+        create(store, backends, &args, mode, &template_text).await?;
         report.element_created = true;
     }
     progress.phase("indexing", Some(candidates.len() as u64), None);
@@ -393,7 +393,7 @@ pub async fn run(
 /// directory cannot be adopted.
 async fn create(
     store: &Store,
-    fs: &LocalFs,
+    backends: &Backends,
     args: &ImportArgs,
     mode: Mode,
     template: &str,
@@ -408,12 +408,12 @@ async fn create(
             created_by: "import".into(),
         })
         .await?;
-    if let Err(e) = fs
-        .adopt_element_at(&args.name, &args.path, &el.element_json(&[]))
+    if let Err(e) = backends
+        .adopt_local(&args.name, &args.path, &el.element_json(&[]))
         .await
     {
         store.delete_element(&args.name).await?;
-        fs.unadopt_element(&args.name).await.ok();
+        backends.unadopt_local(&args.name).await.ok();
         return Err(anyhow::Error::new(e).context("cannot adopt the directory"));
     }
     Ok(())

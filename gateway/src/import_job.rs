@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use artstore_admin::jobs::{ImportRequest, Importer};
 use artstore_admin::progress::WorkProgress;
-use artstore_backends::LocalFs;
+use artstore_backends::Backends;
 use artstore_metadata::{Mode, Store};
 use serde_json::Value;
 
@@ -16,12 +16,12 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 
 
 pub struct ImportJobs {
     store: Store,
-    fs: LocalFs,
+    backends: Backends,
 }
 
 impl ImportJobs {
-    pub fn new(store: Store, fs: LocalFs) -> ImportJobs {
-        ImportJobs { store, fs }
+    pub fn new(store: Store, backends: Backends) -> ImportJobs {
+        ImportJobs { store, backends }
     }
 }
 
@@ -62,7 +62,7 @@ impl Importer for ImportJobs {
                 verify_checksums: req.verify_checksums,
                 json: true,
             };
-            let report = element_import::run(args, &self.store, &self.fs, &progress)
+            let report = element_import::run(args, &self.store, &self.backends, &progress)
                 .await
                 .map_err(|e| format!("{e:#}"))?;
             serde_json::to_value(&report).map_err(|e| e.to_string())

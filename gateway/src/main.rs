@@ -95,12 +95,12 @@ async fn index(action: IndexAction, settings: &Settings) -> anyhow::Result<()> {
         ),
         IndexAction::Verify(_) => None,
     };
-    let fs = artstore_backends::LocalFs::new(settings.data_dir.join("elements"));
+    let backends = bootstrap::backends(settings, &store);
     // A bar on stderr when it is a terminal; the JSON report on stdout either way.
     let work = std::sync::Arc::new(artstore_admin::progress::WorkProgress::new());
     let bar = progress::watch(progress::interactive(false), work.clone());
     let mut m =
-        artstore_admin::maintenance::Maintenance::new(store.clone(), fs).with_progress(work);
+        artstore_admin::maintenance::Maintenance::new(store.clone(), backends).with_progress(work);
     match action {
         IndexAction::Rebuild(_) => {
             let report = async {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use artstore_admin::maintenance::Maintenance;
-use artstore_backends::LocalFs;
+use artstore_backends::Backends;
 use artstore_metadata::Store;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -38,12 +38,11 @@ fn write_state(data_dir: &Path, state: &State) -> anyhow::Result<()> {
 }
 
 /// Cleans up after an earlier crash and marks the data dir as in use.
-pub async fn recover(store: &Store, fs: &LocalFs, data_dir: &Path) -> anyhow::Result<()> {
+pub async fn recover(store: &Store, backends: &Backends, data_dir: &Path) -> anyhow::Result<()> {
     let previous: Option<State> = std::fs::read(state_path(data_dir))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let removed = fs
-        .remove_temp_files()
+    let removed = remove_temp_files(store, backends)
         .await
         .context("removing temp files failed")?;
     let since = previous.as_ref().map(|s| {
@@ -51,7 +50,7 @@ pub async fn recover(store: &Store, fs: &LocalFs, data_dir: &Path) -> anyhow::Re
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
             - MARGIN
     });
-    let report = Maintenance::new(store.clone(), fs.clone())
+    let report = Maintenance::new(store.clone(), backends.clone())
         .reconcile(since)
         .await
         .context("start-up recovery failed")?;
@@ -83,6 +82,22 @@ pub async fn recover(store: &Store, fs: &LocalFs, data_dir: &Path) -> anyhow::Re
             clean: false,
         },
     )
+}
+
+/// What interrupted writes left in every element recovery walks.
+async fn remove_temp_files(store: &Store, backends: &Backends) -> anyhow::Result<u64> {
+    let names = Maintenance::new(store.clone(), backends.clone())
+        .element_names()
+        .await?;
+    let mut removed = 0;
+    for name in names {
+        let backend = artstore_admin::element_backend::of::<
+            artstore_admin::element_backend::LookupError,
+        >(store, backends, &name)
+        .await?;
+        removed += backend.remove_temp_files().await?;
+    }
+    Ok(removed)
 }
 
 /// Records a clean stop, so the next start scans only what this run could have written.

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use artstore_backends::attr::RestoreAttr;
-use artstore_backends::{BackendError, LocalFs, format_timestamp_ms};
+use artstore_backends::{Backend, BackendError, Backends, format_timestamp_ms};
 use artstore_metadata::{Identity, MetaError, ObjectRecord, RestoreState, RestoreStatus, Store};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -82,7 +82,7 @@ pub struct Restorer {
 
 struct Inner {
     store: Store,
-    fs: LocalFs,
+    backends: Backends,
     /// Bytes per second the verification may read; `None` = as fast as the disk goes.
     rate: Option<u64>,
     /// One lock per key while its restore state is read and rewritten.
@@ -106,11 +106,11 @@ impl Drop for Running {
 
 impl Restorer {
     /// A restorer reading at the rate set with `configure`.
-    pub fn with_rate(store: Store, fs: LocalFs, rate: Option<u64>) -> Restorer {
+    pub fn with_rate(store: Store, backends: Backends, rate: Option<u64>) -> Restorer {
         Restorer {
             inner: Arc::new(Inner {
                 store,
-                fs,
+                backends,
                 rate: rate.filter(|r| *r > 0),
                 locks: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashSet::new()),
@@ -214,6 +214,11 @@ impl Restorer {
         result
     }
 
+    /// The backend of the element holding the object.
+    async fn backend(&self, bucket: &str) -> Result<Arc<dyn Backend>, RestoreError> {
+        artstore_admin::element_backend::of(&self.inner.store, &self.inner.backends, bucket).await
+    }
+
     /// Writes `new` into the sidecar (temp file, fsync, rename), then into the index row if
     /// its state is still `expected`.
     async fn record(
@@ -224,7 +229,8 @@ impl Restorer {
         error: Option<String>,
     ) -> Result<(), RestoreError> {
         let attr_rel = format!("{}.attr.json", rec.storage_path);
-        let mut attr = self.inner.fs.read_attr(&rec.bucket, &attr_rel).await?;
+        let backend = self.backend(&rec.bucket).await?;
+        let mut attr = backend.read_attr(&attr_rel).await?;
         if attr.file_id != rec.file_id {
             return Err(RestoreError::Conflict);
         }
@@ -234,10 +240,7 @@ impl Restorer {
             attr = crate::s3::record::attr_json(rec);
         }
         attr.restore = Some(restore_attr(new, error));
-        self.inner
-            .fs
-            .write_attr(&rec.bucket, &attr_rel, &attr)
-            .await?;
+        backend.write_attr(&attr_rel, &attr).await?;
         let updated = self
             .inner
             .store
@@ -359,9 +362,12 @@ impl Restorer {
     /// Re-reads the whole data file at the configured rate and compares its size and SHA-256
     /// with the attr.json values the index caches. `Err` carries why it does not verify.
     async fn verify(&self, rec: &ObjectRecord) -> Result<(), String> {
-        let fs = &self.inner.fs;
+        let fs = self
+            .backend(&rec.bucket)
+            .await
+            .map_err(|e| format!("cannot open the element's backend: {e}"))?;
         let size = u64::try_from(rec.size).unwrap_or_default();
-        match fs.data_len(&rec.bucket, &rec.storage_path).await {
+        match fs.data_len(&rec.storage_path).await {
             Ok(Some(len)) if len == size => {}
             Ok(Some(len)) => {
                 return Err(format!(
@@ -372,7 +378,7 @@ impl Restorer {
             Err(e) => return Err(format!("cannot read the data file: {e}")),
         }
         let mut stream = fs
-            .open_range(&rec.bucket, &rec.storage_path, 0, size)
+            .open_range(&rec.storage_path, 0, size)
             .await
             .map_err(|e| format!("cannot open the data file: {e}"))?;
         let mut hasher = Sha256::new();

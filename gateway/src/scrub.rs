@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use artstore_admin::metrics::{Metrics, ScrubCounters};
 use std::collections::HashMap;
 
-use artstore_backends::{BackendError, KeyTemplate, LocalFs, MIN_REREAD_CHUNK};
+use artstore_admin::element_backend::LookupError;
+use artstore_backends::{BackendError, Backends, KeyTemplate, MIN_REREAD_CHUNK};
 use artstore_metadata::{AuditEvent, ScrubItem, Store, import_key_template};
 
 /// Objects claimed per transaction on the shared cursor.
@@ -69,20 +70,20 @@ enum Finding {
 
 pub struct Scrubber {
     store: Store,
-    fs: LocalFs,
+    backends: Backends,
     counters: ScrubCounters,
     rate: u64,
     chunk: usize,
 }
 
 impl Scrubber {
-    pub fn new(store: Store, fs: LocalFs, metrics: &Metrics, rate: u64) -> Self {
+    pub fn new(store: Store, backends: Backends, metrics: &Metrics, rate: u64) -> Self {
         let chunk = usize::try_from(rate)
             .unwrap_or(MAX_CHUNK)
             .clamp(MIN_REREAD_CHUNK, MAX_CHUNK);
         Scrubber {
             store,
-            fs,
+            backends,
             counters: metrics.scrub().clone(),
             rate,
             chunk,
@@ -154,10 +155,23 @@ impl Scrubber {
         bucket: &mut TokenBucket,
     ) -> Finding {
         let (b, path) = (&item.bucket, &item.storage_path);
-        let mut file = match self.fs.reread(b, path).await {
+        let backend = match artstore_admin::element_backend::of::<LookupError>(
+            &self.store,
+            &self.backends,
+            b,
+        )
+        .await
+        {
+            Ok(backend) => backend,
+            Err(e) => {
+                tracing::warn!(bucket = %b, error = %e, "scrub: the storage element's backend cannot be opened");
+                return Finding::Unavailable;
+            }
+        };
+        let mut file = match backend.reread(path).await {
             Ok(f) => f,
             Err(BackendError::NotFound(_)) => {
-                return match self.fs.read_element_json(b).await {
+                return match backend.read_element_json().await {
                     Ok(Some(_)) => Finding::Damaged("the data file is missing".into()),
                     _ => Finding::Unavailable,
                 };
@@ -197,8 +211,8 @@ impl Scrubber {
         }
         let attr = format!("{path}.attr.json");
         let read = match template {
-            Some(t) => self.fs.read_adopted(b, &attr, t).await.map(drop),
-            None => self.fs.read_attr(b, &attr).await.map(drop),
+            Some(t) => backend.read_adopted(&attr, b, t).await.map(drop),
+            None => backend.read_attr(&attr).await.map(drop),
         };
         match read {
             Ok(()) => Finding::Sound,

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use artstore_backends::LocalFs;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -59,13 +58,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_audit_spool(&settings.data_dir)
         .await?;
     bootstrap::ensure_root_account(&store, &settings).await?;
-    let fs = LocalFs::new(settings.data_dir.join("elements"));
-    crate::recovery::recover(&store, &fs, &settings.data_dir).await?;
+    let backends = bootstrap::backends(&settings, &store);
+    crate::recovery::recover(&store, &backends, &settings.data_dir).await?;
     fail_stale_jobs(&store).await;
 
     let gateway = Gateway::new(
         store.clone(),
-        fs.clone(),
+        backends.clone(),
         settings.region.clone(),
         settings.restore_rate_bytes,
     );
@@ -112,25 +111,25 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tokio::spawn(
         crate::upload_expiry::UploadExpiry::new(
             store.clone(),
-            fs.clone(),
+            backends.clone(),
             settings.multipart_expiry,
             metrics.uploads_expired(),
         )
         .run(settings.multipart_expiry_interval),
     );
     let scrub = settings.scrub_rate.map(|rate| {
-        let scrubber = crate::scrub::Scrubber::new(store.clone(), fs.clone(), &metrics, rate);
+        let scrubber = crate::scrub::Scrubber::new(store.clone(), backends.clone(), &metrics, rate);
         tokio::spawn(scrubber.run())
     });
     let admin = artstore_admin::router(artstore_admin::AdminState {
         store: store.clone(),
         keys: keys.clone(),
         limiter: accounts.limiter(),
-        fs: fs.clone(),
+        backends: backends.clone(),
         metrics: metrics.clone(),
         policies: Default::default(),
         jobs: Arc::new(artstore_admin::jobs::Jobs::new(Some(Arc::new(
-            crate::import_job::ImportJobs::new(store.clone(), fs.clone()),
+            crate::import_job::ImportJobs::new(store.clone(), backends.clone()),
         )))),
     });
     let mut admin_stop = stop_rx.clone();

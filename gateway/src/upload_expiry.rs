@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use artstore_admin::metrics::Counter;
-use artstore_backends::LocalFs;
+use artstore_backends::Backends;
 use artstore_metadata::{Lifecycle, MetaError, Store, now_ms};
 
 /// Uploads read from the index at a time.
@@ -16,7 +16,7 @@ const PAGE: i64 = 500;
 
 pub struct UploadExpiry {
     store: Store,
-    fs: LocalFs,
+    backends: Backends,
     /// Age at which uploads no rule covers expire; `None` = never.
     default_age: Option<Duration>,
     expired: Counter,
@@ -27,10 +27,15 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl UploadExpiry {
-    pub fn new(store: Store, fs: LocalFs, default_age: Option<Duration>, expired: Counter) -> Self {
+    pub fn new(
+        store: Store,
+        backends: Backends,
+        default_age: Option<Duration>,
+        expired: Counter,
+    ) -> Self {
         UploadExpiry {
             store,
-            fs,
+            backends,
             default_age,
             expired,
         }
@@ -96,7 +101,7 @@ impl UploadExpiry {
                 }
                 let aborted = crate::s3::discard_upload(
                     &self.store,
-                    &self.fs,
+                    &self.backends,
                     &u.bucket,
                     &u.upload_id,
                     Some(cutoff),

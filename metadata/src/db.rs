@@ -172,6 +172,12 @@ impl std::ops::DerefMut for WriteTx {
 }
 
 impl Store {
+    /// The box that seals secrets under the master key (account secrets, remote backend
+    /// credentials).
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
     /// The embedded default: a SQLite file under the data directory.
     pub fn sqlite_url(data_dir: &Path) -> String {
         format!(

@@ -41,7 +41,7 @@ impl Maintenance {
         for name in std::mem::take(&mut report.data_without_sidecar) {
             let (bucket, rel) = split(&name);
             let attr = format!("{rel}{SIDECAR_SUFFIX}");
-            if self.fs.file_age(bucket, &attr).await?.is_none()
+            if self.el(bucket).await?.file_age(&attr).await?.is_none()
                 && self
                     .store
                     .pending_delete_since(bucket, rel)
@@ -55,7 +55,7 @@ impl Maintenance {
         for name in std::mem::take(&mut report.sidecar_without_data) {
             let (bucket, attr) = split(&name);
             let data = attr.strip_suffix(SIDECAR_SUFFIX).unwrap_or(attr);
-            if self.fs.file_age(bucket, data).await?.is_none()
+            if self.el(bucket).await?.file_age(data).await?.is_none()
                 && self
                     .store
                     .pending_delete_since(bucket, data)
@@ -90,8 +90,8 @@ impl Maintenance {
                 .pending_delete_since(bucket, rel)
                 .await?
                 .is_some_and(|ms| now_ms().saturating_sub(ms) >= grace_ms);
-            let on_disk = self.fs.file_age(bucket, rel).await?.is_some()
-                || self.fs.file_age(bucket, &attr).await?.is_some();
+            let on_disk = self.el(bucket).await?.file_age(rel).await?.is_some()
+                || self.el(bucket).await?.file_age(&attr).await?.is_some();
             if old && on_disk {
                 report.obsolete.push(name);
             }
@@ -126,8 +126,9 @@ impl Maintenance {
         grace: Duration,
     ) -> Result<bool, MaintenanceError> {
         Ok(self
-            .fs
-            .file_age(bucket, rel)
+            .el(bucket)
+            .await?
+            .file_age(rel)
             .await?
             .is_some_and(|a| a >= grace))
     }
@@ -135,8 +136,9 @@ impl Maintenance {
     /// Whether the index points at the data file `rel` now (committed after the listing).
     async fn indexed_now(&self, bucket: &str, rel: &str) -> Result<bool, MaintenanceError> {
         let attr = match self
-            .fs
-            .read_attr(bucket, &format!("{rel}{SIDECAR_SUFFIX}"))
+            .el(bucket)
+            .await?
+            .read_attr(&format!("{rel}{SIDECAR_SUFFIX}"))
             .await
         {
             Ok(a) => a,

@@ -136,8 +136,16 @@ pub(crate) async fn create_bucket(
     {
         return Ok(S3Response::new(CreateBucketOutput { location }));
     }
-    gw.fs
-        .create_element(bucket, &element_json(bucket, Mode::Edit, &who.name))
+    let stored = gw
+        .backends
+        .prepare(bucket, &gw.backends.default_config())
+        .map_err(errors::backend)?;
+    gw.backends
+        .create(
+            bucket,
+            &stored,
+            &element_json(bucket, Mode::Edit, &who.name),
+        )
         .await
         .map_err(errors::backend)?;
     let res = gw
@@ -145,7 +153,7 @@ pub(crate) async fn create_bucket(
         .create_element(&NewElement {
             name: bucket.clone(),
             mode: Mode::Edit,
-            backend: artstore_metadata::local_backend(None),
+            backend: stored,
             capacity_bytes: None,
             description: None,
             created_by: who.name.clone(),
@@ -176,9 +184,8 @@ pub(crate) async fn delete_bucket(
     req: S3Request<DeleteBucketInput>,
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
     let bucket = &req.input.bucket;
-    gw.access(&req, bucket)
-        .await?
-        .check_bucket(Action::DeleteBucket)?;
+    let access = gw.access(&req, bucket).await?;
+    access.check_bucket(Action::DeleteBucket)?;
     match gw.store.delete_element(bucket).await {
         Ok(()) => {}
         Err(MetaError::NotEmpty(_)) => {
@@ -195,8 +202,8 @@ pub(crate) async fn delete_bucket(
         }
         Err(e) => return Err(errors::meta(e)),
     }
-    if let Err(e) = gw.fs.remove_element(bucket).await {
-        tracing::warn!(bucket = %bucket, error = %e, "bucket removed from the index but its directory remains");
+    if let Err(e) = gw.backends.remove(bucket, &access.element.backend).await {
+        tracing::warn!(bucket = %bucket, error = %e, "bucket removed from the index but its storage remains");
     }
     let mut resp = S3Response::new(DeleteBucketOutput {});
     resp.status = Some(http::StatusCode::NO_CONTENT);

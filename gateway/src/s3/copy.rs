@@ -191,11 +191,13 @@ pub(crate) async fn copy_object(
             },
             &who,
             &[],
+            gw.backend(&access.element)?,
         )?;
         let size = u64::try_from(src.size).unwrap_or_default();
         let body = gw
-            .fs
-            .open_range(&src.bucket, &src.storage_path, 0, size)
+            .backend_named(&src.bucket)
+            .await?
+            .open_range(&src.storage_path, 0, size)
             .await
             .map_err(errors::backend)?;
         let declared = Declared::default();

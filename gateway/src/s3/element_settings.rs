@@ -24,8 +24,8 @@ pub(super) async fn persist(
         Err(e) => return Err(errors::meta(e)),
     };
     let history = gw.store.mode_history(bucket).await.map_err(errors::meta)?;
-    gw.fs
-        .write_element_json(bucket, &el.element_json(&history))
+    gw.backend(&el)?
+        .write_element_json(&el.element_json(&history))
         .await
         .map_err(errors::backend)
 }

@@ -72,11 +72,25 @@ pub(crate) fn backend(e: BackendError) -> S3Error {
             MetadataTooLarge,
             "the object's attributes take {size} bytes; attr.json is limited to 4096"
         ),
+        e @ (BackendError::Unavailable(_) | BackendError::Config(_)) => {
+            backend_unavailable("the storage element", &e)
+        }
         other => {
             tracing::error!(error = %other, "storage backend error");
             s3_error!(InternalError, "storage backend error")
         }
     }
+}
+
+/// The element's backend cannot be opened on this node: 503 naming the element and why.
+pub(crate) fn backend_unavailable(element: &str, e: &BackendError) -> S3Error {
+    tracing::error!(%element, error = %e, "storage element backend cannot be opened");
+    let mut err = S3Error::with_message(
+        S3ErrorCode::ServiceUnavailable,
+        format!("{element}: its backend cannot be used here: {e}"),
+    );
+    err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+    err
 }
 
 /// A request body that failed mid-stream: a bad payload hash or chunk signature, or a

@@ -30,7 +30,8 @@ pub use restore::{StatusOverride, apply_status};
 pub use unhonoured::check_honoured;
 pub use unsized_body::allow_unsized_body;
 
-use artstore_backends::LocalFs;
+use artstore_admin::element_backend::LookupError;
+use artstore_backends::{Backend, Backends};
 use std::sync::Arc;
 
 use artstore_metadata::{Element, Identity, ObjectRecord, Store};
@@ -42,7 +43,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 /// The S3 service: cheap to share, all state is in the index and on the backend.
 pub struct Gateway {
     pub(crate) store: Store,
-    pub(crate) fs: LocalFs,
+    pub(crate) backends: Backends,
     pub(crate) region: String,
     pub(crate) restorer: crate::restore_worker::Restorer,
     pub(crate) policies: PolicyCache,
@@ -50,12 +51,20 @@ pub struct Gateway {
 
 impl Gateway {
     /// `restore_rate`: bytes per second a restore's verification may read (`None`/0: unlimited).
-    pub fn new(store: Store, fs: LocalFs, region: String, restore_rate: Option<u64>) -> Self {
-        let restorer =
-            crate::restore_worker::Restorer::with_rate(store.clone(), fs.clone(), restore_rate);
+    pub fn new(
+        store: Store,
+        backends: Backends,
+        region: String,
+        restore_rate: Option<u64>,
+    ) -> Self {
+        let restorer = crate::restore_worker::Restorer::with_rate(
+            store.clone(),
+            backends.clone(),
+            restore_rate,
+        );
         Gateway {
             store,
-            fs,
+            backends,
             region,
             restorer,
             policies: PolicyCache::default(),
@@ -91,6 +100,29 @@ impl Gateway {
             stored,
             context,
         })
+    }
+
+    /// The backend holding the element's objects.
+    pub(crate) fn backend(&self, el: &Element) -> S3Result<Arc<dyn Backend>> {
+        self.backends
+            .open(&el.name, &el.backend)
+            .map_err(|e| match e {
+                e @ (artstore_backends::BackendError::Unavailable(_)
+                | artstore_backends::BackendError::Config(_)) => {
+                    errors::backend_unavailable(&format!("storage element '{}'", el.name), &e)
+                }
+                e => errors::backend(e),
+            })
+    }
+
+    /// The backend of an element known only by name (the one open, else from the index).
+    pub(crate) async fn backend_named(&self, bucket: &str) -> S3Result<Arc<dyn Backend>> {
+        artstore_admin::element_backend::of(&self.store, &self.backends, bucket)
+            .await
+            .map_err(|e| match e {
+                LookupError::Index(m) => errors::meta(m),
+                LookupError::Backend(b) => errors::backend(b),
+            })
     }
 
     pub(crate) async fn principal<T>(&self, req: &S3Request<T>) -> S3Result<Principal> {

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use artstore_admin::element_backend::LookupError;
 use artstore_backends::ChecksumAlgorithm as Alg;
-use artstore_backends::Staged;
+use artstore_backends::{PartSlice, Staged, body_stream};
 use artstore_metadata::{Identity, MetaError, Part, PartRun, Upload};
 use md5::{Digest as _, Md5};
 use s3s::dto::*;
@@ -98,6 +99,7 @@ pub(crate) async fn create(
         },
         &who,
         &algorithm.into_iter().collect::<Vec<_>>(),
+        gw.backend(&access.element)?,
     )?;
     gw.store.create_upload(&u).await.map_err(errors::meta)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -137,8 +139,8 @@ pub(crate) async fn upload_part(
     }
     let body = i.body.take().unwrap_or_else(empty_body);
     let staged = match gw
-        .fs
-        .stage_part(&u.bucket, &u.upload_id, n, body, &declared.algorithms)
+        .backend(&access.element)?
+        .stage_part(&u.upload_id, n, body_stream(body), &declared.algorithms)
         .await
     {
         Ok(s) => s,
@@ -173,7 +175,8 @@ async fn record_part(
     staged: Staged,
     part: &Part,
 ) -> S3Result<()> {
-    if let Err(e) = gw.fs.commit_part(staged, &u.bucket, &u.upload_id, n).await {
+    let backend = gw.backend_named(&u.bucket).await?;
+    if let Err(e) = backend.commit_part(staged, &u.upload_id, n).await {
         return Err(ended_or(gw, u, errors::backend(e)).await);
     }
     match gw.store.put_part(part).await {
@@ -188,7 +191,14 @@ async fn record_part(
 async fn ended_or(gw: &Gateway, u: &Upload, err: s3s::S3Error) -> s3s::S3Error {
     match gw.store.get_upload(&u.upload_id).await {
         Ok(None) => {
-            if let Err(e) = gw.fs.remove_upload(&u.bucket, &u.upload_id).await {
+            let removed = match gw.backend_named(&u.bucket).await {
+                Ok(b) => b
+                    .remove_upload(&u.upload_id)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = removed {
                 tracing::warn!(upload_id = %u.upload_id, error = %e, "cannot remove an ended upload's parts");
             }
             no_such_upload()
@@ -202,7 +212,7 @@ async fn ended_or(gw: &Gateway, u: &Upload, err: s3s::S3Error) -> s3s::S3Error {
 /// time), then the part files. False when the upload was already gone or is younger.
 pub(crate) async fn discard(
     store: &artstore_metadata::Store,
-    fs: &artstore_backends::LocalFs,
+    backends: &artstore_backends::Backends,
     bucket: &str,
     upload_id: &str,
     begun_before: Option<i64>,
@@ -217,7 +227,12 @@ pub(crate) async fn discard(
     // The index decided: the upload is over, whatever its files do now. A part written at
     // this moment (refused, its row gone) can make the removal fail; what is left is garbage
     // that the refused part removes, or `index rebuild` does.
-    if let Err(e) = fs.remove_upload(bucket, upload_id).await {
+    let removed =
+        match artstore_admin::element_backend::of::<LookupError>(store, backends, bucket).await {
+            Ok(b) => b.remove_upload(upload_id).await.map_err(LookupError::from),
+            Err(e) => Err(e),
+        };
+    if let Err(e) = removed {
         tracing::warn!(%bucket, %upload_id, error = %e, "upload ended; its part files stay for now");
     }
     Ok(true)
@@ -288,14 +303,15 @@ pub(crate) async fn upload_part_copy(
     )?;
     access.check_quota(i64::try_from(len).ok())?;
     let body = gw
-        .fs
-        .open_range(&src.bucket, &src.storage_path, start, len)
+        .backend_named(&src.bucket)
+        .await?
+        .open_range(&src.storage_path, start, len)
         .await
         .map_err(errors::backend)?;
     let algorithms: Vec<Alg> = upload_algorithm(&u).into_iter().collect();
     let staged = match gw
-        .fs
-        .stage_part(&u.bucket, &u.upload_id, n, body, &algorithms)
+        .backend(&access.element)?
+        .stage_part(&u.upload_id, n, body_stream(body), &algorithms)
         .await
     {
         Ok(s) => s,
@@ -483,22 +499,21 @@ async fn assemble_and_commit(
         },
         &who,
         &upload_algorithm(&u).into_iter().collect::<Vec<_>>(),
+        gw.backend(&access.element)?,
     )?;
     prepared.rec.part_sizes = PartRun::encode(chosen.iter().map(|p| p.size));
-    let files: Vec<_> = chosen
+    let slices: Vec<_> = chosen
         .iter()
-        .map(|p| {
-            let n = u32::try_from(p.part_number).unwrap_or_default();
-            (
-                gw.fs.part_path(&u.bucket, &u.upload_id, n),
-                0,
-                u64::try_from(p.size).unwrap_or_default(),
-            )
+        .map(|p| PartSlice {
+            part_number: u32::try_from(p.part_number).unwrap_or_default(),
+            start: 0,
+            len: u64::try_from(p.size).unwrap_or_default(),
         })
         .collect();
-    let staged = gw
-        .fs
-        .assemble(&u.bucket, Gateway::rel_dir(&prepared), &files)
+    let (backend, name) = Gateway::target(&prepared);
+    let backend = backend.clone();
+    let staged = backend
+        .assemble(name, &u.upload_id, &slices)
         .await
         .map_err(errors::backend)?;
     let (if_match, if_none_match) = (i.if_match.clone(), i.if_none_match.clone());
@@ -523,7 +538,7 @@ async fn assemble_and_commit(
             },
         )
         .await?;
-    if let Err(e) = gw.fs.remove_upload(&u.bucket, &u.upload_id).await {
+    if let Err(e) = backend.remove_upload(&u.upload_id).await {
         tracing::warn!(upload_id = %u.upload_id, error = %e, "cannot remove completed upload's parts");
     }
     Ok(S3Response::new(completed_output(&rec)))
@@ -581,7 +596,7 @@ pub(crate) async fn abort(
         .await?
         .check_existing(Action::AbortMultipartUpload, &i.key)?;
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
-    if !discard(&gw.store, &gw.fs, &u.bucket, &u.upload_id, None).await? {
+    if !discard(&gw.store, &gw.backends, &u.bucket, &u.upload_id, None).await? {
         return Err(no_such_upload());
     }
     let mut resp = S3Response::new(AbortMultipartUploadOutput::default());

@@ -112,7 +112,12 @@ pub(crate) async fn put_object(
         input.if_none_match.as_ref(),
         current.as_ref().map(|c| c.etag.as_str()),
     )?;
-    let prepared = gw.prepare(new, &who, &declared.algorithms)?;
+    let prepared = gw.prepare(
+        new,
+        &who,
+        &declared.algorithms,
+        gw.backend(&access.element)?,
+    )?;
     let body = input.body.take().unwrap_or_else(empty_body);
     let staged = gw.stage(&prepared, body, &declared).await?;
     let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
@@ -228,6 +233,7 @@ pub(crate) async fn get_object(
         }
         Err(e) => return Err(e),
     };
+    let backend = gw.backend(&access.element)?;
     let (stream, range) = loop {
         refuse_damaged(gw, &rec, known.as_ref()).await?;
         preconditions(
@@ -243,9 +249,8 @@ pub(crate) async fn get_object(
         let (start, len) = range
             .as_ref()
             .map_or((0, size_of(&rec)), |r| (r.start, r.end - r.start));
-        match gw
-            .fs
-            .open_object_range(&rec.bucket, &rec.storage_path, size_of(&rec), start, len)
+        match backend
+            .open_object_range(&rec.storage_path, size_of(&rec), start, len)
             .await
         {
             Ok(s) => break (s, range),

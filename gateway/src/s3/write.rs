@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use artstore_backends::{Staged, storage_name};
+use std::sync::Arc;
+
+use artstore_backends::{Backend, Staged, body_stream, storage_name};
 use artstore_metadata::{Checked, Identity, MetaError, ObjectRecord, WriteView};
 use bytes::Bytes;
 use s3s::{S3Result, s3_error};
@@ -38,6 +40,8 @@ pub(crate) struct Finish<'a> {
 pub(crate) struct Prepared {
     pub rec: ObjectRecord,
     name: artstore_backends::StorageName,
+    /// The element's backend, where the object goes.
+    backend: Arc<dyn Backend>,
 }
 
 impl Gateway {
@@ -47,6 +51,7 @@ impl Gateway {
         new: NewObject,
         who: &Identity,
         algorithms: &[artstore_backends::ChecksumAlgorithm],
+        backend: Arc<dyn Backend>,
     ) -> S3Result<Prepared> {
         let now = time::OffsetDateTime::now_utc();
         let file_id = Uuid::now_v7();
@@ -68,7 +73,7 @@ impl Gateway {
             ..Default::default()
         };
         precheck_attr_size(&rec, algorithms)?;
-        Ok(Prepared { rec, name })
+        Ok(Prepared { rec, name, backend })
     }
 
     /// Streams a body into a staged file under the prepared object's directory.
@@ -79,17 +84,18 @@ impl Gateway {
         declared: &Declared,
     ) -> S3Result<Staged>
     where
-        S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        S: futures::Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: std::fmt::Display,
     {
-        self.fs
-            .stage(&p.rec.bucket, &p.name.rel_dir, body, &declared.algorithms)
+        p.backend
+            .stage(&p.name, body_stream(body), &declared.algorithms)
             .await
             .map_err(errors::backend)
     }
 
-    pub(crate) fn rel_dir(p: &Prepared) -> &str {
-        &p.name.rel_dir
+    /// Where the prepared object goes: its backend and final name (multipart assembly).
+    pub(crate) fn target(p: &Prepared) -> (&Arc<dyn Backend>, &artstore_backends::StorageName) {
+        (&p.backend, &p.name)
     }
 
     /// Makes a staged object durable and visible. `rule` decides inside the index transaction
@@ -110,8 +116,8 @@ impl Gateway {
         p.rec.parts_count = fin.parts_count;
         let completes_upload = fin.completes_upload;
         let attr = attr_json(&p.rec);
-        self.fs
-            .commit(staged, &p.rec.bucket, &p.name, &attr)
+        p.backend
+            .commit(staged, &p.name, &attr)
             .await
             .map_err(errors::backend)?;
         // A completed upload disappears in the same transaction its object appears in.
@@ -123,7 +129,7 @@ impl Gateway {
             Ok(old) => old,
             Err(e) => {
                 // Not acknowledged, so the files must not stay behind either.
-                if let Err(de) = self.fs.delete(&p.rec.bucket, &p.rec.storage_path).await {
+                if let Err(de) = p.backend.delete(&p.rec.storage_path).await {
                     tracing::warn!(error = %de, path = %p.rec.storage_path, "cannot remove unindexed object files");
                 }
                 return Err(match e {
@@ -160,12 +166,9 @@ impl Gateway {
             .store
             .update_object_with(bucket, key, change, |rec| async move {
                 let attr = attr_json(&rec);
-                self.fs
-                    .write_attr(
-                        &rec.bucket,
-                        &format!("{}.attr.json", rec.storage_path),
-                        &attr,
-                    )
+                self.backend_named(&rec.bucket)
+                    .await?
+                    .write_attr(&format!("{}.attr.json", rec.storage_path), &attr)
                     .await
                     .map_err(errors::backend)?;
                 Ok(rec)
@@ -185,7 +188,14 @@ impl Gateway {
     /// (written by the committing transaction). Either may fail: the record stays and
     /// start-up recovery finishes the removal.
     pub(crate) async fn remove_obsolete(&self, old: &ObjectRecord) {
-        match self.fs.delete(&old.bucket, &old.storage_path).await {
+        let backend = match self.backend_named(&old.bucket).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, bucket = %old.bucket, path = %old.storage_path, "cannot open the backend to remove obsolete object files; recovery will");
+                return;
+            }
+        };
+        match backend.delete(&old.storage_path).await {
             Ok(()) => {
                 if let Err(e) = self
                     .store
