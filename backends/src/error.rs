@@ -32,6 +32,22 @@ pub enum BackendError {
     /// is used up); whatever the failed write began has been removed.
     #[error("the data disk of storage element '{element}' is full: {detail}")]
     DiskFull { element: String, detail: String },
+    /// A remote S3 service answered with an error (wrong credentials or bucket, permissions,
+    /// a 5xx that outlasted the retries); `message` names the operation and the remote's code.
+    #[error("remote S3 backend {endpoint} (bucket {bucket}): {message}")]
+    Remote {
+        endpoint: String,
+        bucket: String,
+        message: String,
+    },
+    /// A remote S3 service could not be reached or did not answer within the configured
+    /// timeouts, after the retries.
+    #[error("remote S3 backend {endpoint} (bucket {bucket}) unreachable: {message}")]
+    RemoteUnreachable {
+        endpoint: String,
+        bucket: String,
+        message: String,
+    },
 }
 
 impl BackendError {

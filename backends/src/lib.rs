@@ -7,6 +7,7 @@ pub mod legacy;
 pub mod legacy_tree;
 pub mod local;
 pub mod naming;
+pub mod s3remote;
 
 pub use attr::{
     AttrJson, HttpHeaders, MAX_ATTR_BYTES, MAX_USER_METADATA_BYTES, SCHEMA_VERSION,
@@ -19,6 +20,7 @@ pub use legacy_tree::{LegacyTree, SidecarFile};
 pub use local::{LocalFs, ObjectStream, Staged};
 pub use naming::{MAX_FILE_NAME_BYTES, StorageName, sanitize, storage_name};
 pub use reread::{MIN_REREAD_CHUNK, Reread};
+pub use s3remote::{RemoteReread, RemoteStaged, S3Remote, S3RemoteConfig};
 
 mod fsutil;
 mod range;
