@@ -1051,3 +1051,82 @@ async fn silent_endpoint_fails_within_the_configured_timeout() {
         "{took:?}"
     );
 }
+
+/// A TCP front for moto whose first `failures` connections are answered `503 SlowDown` (and
+/// closed); later ones are forwarded. Returns its endpoint and the count of connections.
+async fn flaky_front(moto: &Moto, failures: usize) -> (String, std::sync::Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let upstream = moto.endpoint.trim_start_matches("http://").to_owned();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                if n >= failures {
+                    if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut conn, &mut up).await;
+                    }
+                    return;
+                }
+                // Read the request head, answer as a throttling S3 would, close.
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => head.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                let answer = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    (endpoint, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_5xx_are_retried_with_backoff() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    moto.create_bucket("retry").await;
+    // Two refusals, three attempts: the third gets through.
+    let (endpoint, count) = flaky_front(&moto, 2).await;
+    let mut cfg = moto.config("retry", "el/");
+    cfg.endpoint = endpoint;
+    cfg.max_attempts = 3;
+    let remote = S3Remote::connect(cfg).await.expect("connect after retries");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+    let n = put(&remote, "after-retries.txt", b"ok").await;
+    assert_eq!(remote.data_len(&n.rel_path()).await.expect("len"), Some(2));
+
+    // More refusals than attempts: the remote's error, typed, naming endpoint and bucket.
+    let (endpoint, count) = flaky_front(&moto, 5).await;
+    let mut cfg = moto.config("retry", "el/");
+    cfg.endpoint = endpoint.clone();
+    cfg.max_attempts = 2;
+    match S3Remote::connect(cfg).await {
+        Err(BackendError::Remote {
+            endpoint: e,
+            bucket,
+            message,
+        }) => {
+            assert_eq!((e, bucket.as_str()), (endpoint, "retry"));
+            assert!(message.contains("SlowDown"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
