@@ -38,7 +38,8 @@ pub struct S3RemoteConfig {
     pub upload_concurrency: usize,
     /// Time allowed to open a connection.
     pub connect_timeout: Duration,
-    /// Time allowed for a response to start and, on downloads, between two chunks of its body.
+    /// Time allowed from sending a request (a whole part, on uploads) to the start of its
+    /// response and, on downloads, between two chunks of the body.
     pub read_timeout: Duration,
     /// Attempts per request (first one included) on 5xx, throttling and timeouts, with
     /// exponential backoff between them.

@@ -286,21 +286,7 @@ impl S3Remote {
         key: &str,
         upload_id: &str,
     ) -> Result<(), BackendError> {
-        match self
-            .client
-            .abort_multipart_upload()
-            .bucket(&self.target.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match self.target.error(&format!("AbortMultipartUpload {key}"), e) {
-                BackendError::NotFound(_) => Ok(()),
-                e => Err(e),
-            },
-        }
+        super::upload::abort_upload(&self.client, &self.target, key, upload_id).await
     }
 
     /// Every full key under `<prefix><rel_prefix>`, without delimiter.

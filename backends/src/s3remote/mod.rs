@@ -67,8 +67,14 @@ impl S3Remote {
             upload_concurrency: cfg.upload_concurrency,
             read_timeout: cfg.read_timeout,
         };
-        remote.is_empty().await?;
+        remote.check().await?;
         Ok(remote)
+    }
+
+    /// One cheap request (ListObjectsV2 of at most one key) that fails as any request would
+    /// when the endpoint, bucket or credentials are wrong or the remote is down: readiness.
+    pub async fn check(&self) -> Result<(), BackendError> {
+        self.is_empty().await.map(drop)
     }
 
     /// The endpoint of the remote service.

@@ -185,20 +185,7 @@ impl S3Remote {
     }
 
     pub(crate) async fn delete_key(&self, key: &str) -> Result<(), BackendError> {
-        match self
-            .client
-            .delete_object()
-            .bucket(&self.target.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match self.target.error(&format!("DeleteObject {key}"), e) {
-                BackendError::NotFound(_) => Ok(()),
-                e => Err(e),
-            },
-        }
+        super::upload::delete_key(&self.client, &self.target, key).await
     }
 
     pub(crate) async fn head_key(&self, key: &str) -> Result<Head, BackendError> {

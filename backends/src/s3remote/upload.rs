@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
@@ -99,28 +100,52 @@ async fn undo_now(
     undo: Undo,
 ) -> Result<(), BackendError> {
     match undo {
-        Undo::Delete { key } => client
-            .delete_object()
-            .bucket(&target.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| target.error(&format!("DeleteObject {key}"), e)),
-        Undo::Abort { key, upload_id } => match client
-            .abort_multipart_upload()
-            .bucket(&target.bucket)
-            .key(&key)
-            .upload_id(&upload_id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match target.error(&format!("AbortMultipartUpload {key}"), e) {
-                // Already gone (NoSuchUpload maps to Remote; a 404 without body to NotFound).
-                BackendError::NotFound(_) => Ok(()),
-                e => Err(e),
-            },
+        Undo::Delete { key } => delete_key(&client, &target, &key).await,
+        Undo::Abort { key, upload_id } => abort_upload(&client, &target, &key, &upload_id).await,
+    }
+}
+
+/// DeleteObject; a missing key is fine.
+pub(crate) async fn delete_key(
+    client: &aws_sdk_s3::Client,
+    target: &Target,
+    key: &str,
+) -> Result<(), BackendError> {
+    match client
+        .delete_object()
+        .bucket(&target.bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => match target.error(&format!("DeleteObject {key}"), e) {
+            BackendError::NotFound(_) => Ok(()),
+            e => Err(e),
+        },
+    }
+}
+
+/// AbortMultipartUpload; an upload already gone (`NoSuchUpload`) is fine.
+pub(crate) async fn abort_upload(
+    client: &aws_sdk_s3::Client,
+    target: &Target,
+    key: &str,
+    upload_id: &str,
+) -> Result<(), BackendError> {
+    match client
+        .abort_multipart_upload()
+        .bucket(&target.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchUpload") => Ok(()),
+        Err(e) => match target.error(&format!("AbortMultipartUpload {key}"), e) {
+            BackendError::NotFound(_) => Ok(()),
+            e => Err(e),
         },
     }
 }
