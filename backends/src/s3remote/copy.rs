@@ -3,9 +3,9 @@
 use aws_sdk_s3::types::CompletedPart;
 
 use super::S3Remote;
+use super::cleanup::Cleanup;
 use super::config::MAX_SINGLE_OBJECT;
 use super::keys::copy_source;
-use super::upload::Cleanup;
 use crate::error::BackendError;
 
 /// Piece size when an object too large for CopyObject is copied as a multipart upload.

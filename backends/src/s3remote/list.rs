@@ -286,7 +286,7 @@ impl S3Remote {
         key: &str,
         upload_id: &str,
     ) -> Result<(), BackendError> {
-        super::upload::abort_upload(&self.client, &self.target, key, upload_id).await
+        super::cleanup::abort_upload(&self.client, &self.target, key, upload_id).await
     }
 
     /// Every full key under `<prefix><rel_prefix>`, without delimiter.

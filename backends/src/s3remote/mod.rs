@@ -11,6 +11,7 @@
 //! multipart behind its own upload abstraction (no UploadPartCopy, no control of part numbers)
 //! and opendal adds a large dependency tree of its own for the same S3 calls.
 
+mod cleanup;
 mod config;
 mod copy;
 mod hashing;

@@ -9,10 +9,11 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::S3Remote;
+use super::cleanup::Cleanup;
 use super::config::{MAX_SINGLE_OBJECT, MIN_PART_SIZE};
 use super::hashing::HashPipe;
 use super::keys::{TMP_PREFIX, part_rel_key, upload_rel_dir};
-use super::upload::{Cleanup, RemoteStaged};
+use super::upload::RemoteStaged;
 use crate::digest::ChecksumAlgorithm;
 use crate::error::BackendError;
 use crate::fsutil::invalid_input;

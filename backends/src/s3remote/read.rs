@@ -185,7 +185,7 @@ impl S3Remote {
     }
 
     pub(crate) async fn delete_key(&self, key: &str) -> Result<(), BackendError> {
-        super::upload::delete_key(&self.client, &self.target, key).await
+        super::cleanup::delete_key(&self.client, &self.target, key).await
     }
 
     pub(crate) async fn head_key(&self, key: &str) -> Result<Head, BackendError> {
