@@ -3,6 +3,11 @@
 //! uses on disk: `element.json`, `YYYY/MM/DD/HH/<file>` and `<file>.attr.json`,
 //! `.multipart/<upload id>/<part number>`, `.quarantine/<label>/<rel>`.
 //!
+//! Writes: `stage` streams the data to its final key (a PutObject replaces nothing: every data
+//! name carries a fresh UUID), `commit` then puts the sidecar. Between the two a data object
+//! without sidecar is visible; on a cluster it may be another node's write in flight, so
+//! recovery must leave such objects alone until they are older than a grace period.
+//!
 //! Client crate: aws-sdk-s3. It is already built for the gateway's tests (no new compile
 //! cost), sends bodies of known length straight from `Bytes` (parts are cut here, so memory
 //! stays bounded), exposes every call needed (multipart, UploadPartCopy, ranged GET,
