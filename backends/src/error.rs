@@ -38,6 +38,22 @@ pub enum BackendError {
     /// A configuration of a backend kind this build cannot open.
     #[error("backend kind {0} is not available")]
     Unavailable(String),
+    /// A remote S3 service answered with an error (wrong credentials or bucket, permissions,
+    /// a 5xx that outlasted the retries); `message` names the operation and the remote's code.
+    #[error("remote S3 backend {endpoint} (bucket {bucket}): {message}")]
+    Remote {
+        endpoint: String,
+        bucket: String,
+        message: String,
+    },
+    /// A remote S3 service could not be reached or did not answer within the configured
+    /// timeouts, after the retries.
+    #[error("remote S3 backend {endpoint} (bucket {bucket}) unreachable: {message}")]
+    RemoteUnreachable {
+        endpoint: String,
+        bucket: String,
+        message: String,
+    },
 }
 
 impl BackendError {

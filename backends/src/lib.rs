@@ -9,6 +9,7 @@ pub mod legacy;
 pub mod legacy_tree;
 pub mod naming;
 pub mod registry;
+pub mod s3remote;
 
 pub use attr::{
     AttrJson, HttpHeaders, MAX_ATTR_BYTES, MAX_USER_METADATA_BYTES, SCHEMA_VERSION,
@@ -24,6 +25,7 @@ pub use naming::{MAX_FILE_NAME_BYTES, StorageName, sanitize, storage_name};
 pub use range::ObjectStream;
 pub use registry::Backends;
 pub use reread::MIN_REREAD_CHUNK;
+pub use s3remote::{S3Remote, S3RemoteConfig};
 pub use staging::Staged;
 
 mod fsutil;
