@@ -229,6 +229,10 @@ async fn create(
             BackendError::Io(io) if io.kind() == std::io::ErrorKind::InvalidInput => {
                 ApiError::bad_request(io.to_string())
             }
+            // Wrong endpoint, bucket or credentials: the remote's own answer, nothing created.
+            e @ (BackendError::Remote { .. } | BackendError::RemoteUnreachable { .. }) => {
+                ApiError::bad_request(format!("backend: {e}"))
+            }
             e => {
                 tracing::error!(element = %el.name, error = %e, "cannot create the element's storage");
                 ApiError::internal("cannot create the element's storage")

@@ -1,5 +1,6 @@
 //! Probes: liveness, and readiness with a bounded, timed check of every dependency.
 
+use artstore_backends::BackendConfig;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -149,11 +150,33 @@ async fn redis_check(st: &AdminState) -> Option<Check> {
     })
 }
 
-/// Hook for the remote backends of storage elements: one bounded check (use `timed`) per
-/// element whose bytes live on another service, keyed by element name. Local directories
-/// need none. Empty until remote backends exist.
-async fn backend_checks(_st: &AdminState) -> BTreeMap<String, Check> {
-    BTreeMap::new()
+/// One bounded check (`timed`) per element whose bytes live on another service, keyed by
+/// element name. Local directories need none; with the index down there is no list.
+async fn backend_checks(st: &AdminState) -> BTreeMap<String, Check> {
+    let Ok(elements) = st.store.list_elements().await else {
+        return BTreeMap::new();
+    };
+    let checks = elements
+        .into_iter()
+        .filter(|e| BackendConfig::stored_kind(&e.backend).is_some_and(|k| k != "local"))
+        .map(|e| async move {
+            let check = timed(async {
+                let backend = st
+                    .backends
+                    .open(&e.name, &e.backend)
+                    .map_err(|x| x.to_string())?;
+                backend.check().await.map_err(|x| x.to_string())
+            })
+            .await;
+            if let Some(err) = &check.error {
+                tracing::warn!(element = %e.name, error = %err, "readiness check failed: storage element backend");
+            }
+            (e.name, check)
+        });
+    futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// Runs one check within `CHECK_TIMEOUT` and times it.

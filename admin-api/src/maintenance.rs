@@ -265,6 +265,8 @@ pub struct Maintenance {
     serving_since: Option<i64>,
     /// Set when servers may be writing: `verify` then leaves out what writes in flight explain.
     in_flight_grace: Option<std::time::Duration>,
+    /// Only elements on this machine's disks (start-up recovery of one node).
+    local_only: bool,
 }
 
 impl Maintenance {
@@ -276,7 +278,16 @@ impl Maintenance {
             only: None,
             serving_since: None,
             in_flight_grace: None,
+            local_only: false,
         }
+    }
+
+    /// Leaves elements on remote services alone: one node's start-up must neither wait for
+    /// them nor take another node's write in flight there for a crash's leftovers (`index
+    /// verify` and `rebuild` cover them).
+    pub fn local_only(mut self) -> Self {
+        self.local_only = true;
+        self
     }
 
     /// For a `verify` while servers write to the same data: findings that writes in flight
@@ -319,7 +330,9 @@ impl Maintenance {
         let mut names = self.backends.local_element_names().await?;
         for e in self.store.list_elements().await? {
             let local = BackendConfig::stored_kind(&e.backend).is_none_or(|k| k == "local");
-            if !local && !names.contains(&e.name) {
+            if !local && self.local_only {
+                names.retain(|n| n != &e.name);
+            } else if !local && !names.contains(&e.name) {
                 names.push(e.name);
             }
         }
@@ -340,8 +353,9 @@ impl Maintenance {
         let mut report = ReconcileReport::default();
         self.progress.phase("rebuilding", None, None);
         // First, so a deleted object's sidecar is never mistaken for a lost write.
+        let names = self.element_names().await?;
         for (bucket, path) in self.store.pending_deletes().await? {
-            if !self.in_scope(&bucket) {
+            if !self.in_scope(&bucket) || (self.local_only && !names.contains(&bucket)) {
                 continue;
             }
             self.el(&bucket).await?.delete(&path).await?;

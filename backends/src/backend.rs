@@ -70,6 +70,12 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// What holds the element's bytes, for messages (`local`, `s3 http://host/bucket/prefix/`).
     fn describe(&self) -> String;
 
+    /// One cheap request that fails when the storage cannot be used (readiness); storage on
+    /// this machine has nothing to check.
+    async fn check(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
     // --- the element itself ---
 
     /// Makes the element's (empty) storage and writes its first `element.json`; storage

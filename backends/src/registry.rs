@@ -11,6 +11,7 @@ use crate::config::{BackendConfig, LocalConfig, SecretSealer};
 use crate::error::BackendError;
 use crate::local::LocalFs;
 use crate::local_element::LocalElement;
+use crate::s3remote::{S3Remote, S3RemoteConfig};
 
 /// Element name -> (stored configuration it was opened from, backend).
 type OpenBackends = HashMap<String, (String, Arc<dyn Backend>)>;
@@ -60,7 +61,22 @@ impl Backends {
                 name,
                 l.path.clone(),
             ))),
-            BackendConfig::S3(_) => Err(BackendError::Unavailable("s3".to_owned())),
+            BackendConfig::S3(c) => Ok(Arc::new(S3Remote::new(S3RemoteConfig {
+                endpoint: c.endpoint.clone(),
+                region: c.region.clone(),
+                bucket: c.bucket.clone(),
+                prefix: c.prefix.clone(),
+                path_style: c.path_style,
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: c
+                    .secret_access_key
+                    .as_ref()
+                    .map(|s| s.expose().to_owned())
+                    .ok_or_else(|| {
+                        BackendError::Config("backend.secret_access_key is missing".to_owned())
+                    })?,
+                ..S3RemoteConfig::default()
+            })?)),
         }
     }
 
@@ -247,7 +263,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn opens_by_stored_configuration_and_refuses_unavailable_kinds() {
+    async fn opens_by_stored_configuration() {
         let tmp = tempfile::tempdir().unwrap();
         let reg = registry(tmp.path());
         let a = reg.open("docs", r#"{"kind":"local"}"#).unwrap();
@@ -261,18 +277,16 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &other));
         assert_eq!(other.describe(), "local /srv/x");
         let s3 = r#"{"kind":"s3","endpoint":"http://127.0.0.1:9","region":"us-east-1","bucket":"b","prefix":"","path_style":true,"access_key_id":"AK","secret_access_key_sealed":"sealed:SK"}"#;
-        let err = reg.open("remote", s3).unwrap_err();
-        assert!(matches!(err, BackendError::Unavailable(_)), "{err}");
-        assert_eq!(err.to_string(), "backend kind s3 is not available");
-        assert!(reg.cached("remote").is_none());
+        // Opened without a request (the request path opens elements): an s3 backend.
+        let remote = reg.open("remote", s3).unwrap();
+        assert_eq!(remote.describe(), "s3 http://127.0.0.1:9/b/");
+        assert!(Arc::ptr_eq(&reg.cached("remote").unwrap(), &remote));
         let config = BackendConfig::from_request(serde_json::json!({
             "kind": "s3", "endpoint": "http://h:9", "bucket": "bbb",
             "access_key_id": "AK", "secret_access_key": "SK"}))
         .unwrap();
-        assert!(matches!(
-            reg.prepare("remote", &config),
-            Err(BackendError::Unavailable(_))
-        ));
+        let stored = reg.prepare("remote", &config).unwrap();
+        assert!(stored.contains("secret_access_key_sealed") && !stored.contains("\"SK\""));
         reg.forget("docs");
         assert!(reg.cached("docs").is_none());
     }

@@ -51,6 +51,7 @@ pub async fn recover(store: &Store, backends: &Backends, data_dir: &Path) -> any
             - MARGIN
     });
     let report = Maintenance::new(store.clone(), backends.clone())
+        .local_only()
         .reconcile(since)
         .await
         .context("start-up recovery failed")?;
@@ -87,6 +88,7 @@ pub async fn recover(store: &Store, backends: &Backends, data_dir: &Path) -> any
 /// What interrupted writes left in every element recovery walks.
 async fn remove_temp_files(store: &Store, backends: &Backends) -> anyhow::Result<u64> {
     let names = Maintenance::new(store.clone(), backends.clone())
+        .local_only()
         .element_names()
         .await?;
     let mut removed = 0;

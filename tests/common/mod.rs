@@ -45,6 +45,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 pub mod faults;
+pub mod moto;
 
 pub use aws_sdk_s3 as s3;
 pub use aws_sdk_s3::primitives::ByteStream;

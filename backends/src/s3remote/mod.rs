@@ -19,6 +19,7 @@
 mod cleanup;
 mod config;
 mod copy;
+mod element;
 mod hashing;
 mod keys;
 mod list;
@@ -61,8 +62,16 @@ impl S3Remote {
     /// Builds the client and checks endpoint, bucket and credentials with one ListObjectsV2 of
     /// at most one key under the prefix: wrong ones fail with the remote's error.
     pub async fn connect(cfg: S3RemoteConfig) -> Result<S3Remote, BackendError> {
+        let remote = S3Remote::new(cfg)?;
+        remote.check().await?;
+        Ok(remote)
+    }
+
+    /// Builds the client without a request (the registry opens elements on the request
+    /// path); wrong endpoints, buckets or credentials show at the first request.
+    pub fn new(cfg: S3RemoteConfig) -> Result<S3Remote, BackendError> {
         cfg.validate()?;
-        let remote = S3Remote {
+        Ok(S3Remote {
             client: cfg.client(),
             target: Target {
                 endpoint: cfg.endpoint.clone(),
@@ -72,9 +81,7 @@ impl S3Remote {
             part_size: cfg.part_size,
             upload_concurrency: cfg.upload_concurrency,
             read_timeout: cfg.read_timeout,
-        };
-        remote.check().await?;
-        Ok(remote)
+        })
     }
 
     /// One cheap request (ListObjectsV2 of at most one key) that fails as any request would

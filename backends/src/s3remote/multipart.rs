@@ -138,10 +138,13 @@ impl S3Remote {
                 off += n;
             }
         }
-        futures::stream::iter(pieces.into_iter().enumerate())
-            .map(|(i, (from, start, len))| {
-                self.copy_range_part(key, upload_id, i as i32 + 1, from, start, len)
-            })
+        // Futures made in a loop, not by a closure: a closure returning futures that borrow
+        // its arguments keeps callers' futures from being `Send` (the Backend trait needs it).
+        let mut copies = Vec::with_capacity(pieces.len());
+        for (i, (from, start, len)) in pieces.iter().enumerate() {
+            copies.push(self.copy_range_part(key, upload_id, i as i32 + 1, from, *start, *len));
+        }
+        futures::stream::iter(copies)
             .buffered(self.upload_concurrency)
             .try_collect()
             .await

@@ -75,11 +75,32 @@ pub(crate) fn backend(e: BackendError) -> S3Error {
         e @ (BackendError::Unavailable(_) | BackendError::Config(_)) => {
             backend_unavailable("the storage element", &e)
         }
+        e @ (BackendError::Remote { .. } | BackendError::RemoteUnreachable { .. }) => {
+            remote_unavailable(&e)
+        }
         other => {
             tracing::error!(error = %other, "storage backend error");
             s3_error!(InternalError, "storage backend error")
         }
     }
+}
+
+/// The remote service holding the element's bytes failed or did not answer (after the
+/// client's retries): 503 naming it, with `Retry-After`; nothing was stored.
+pub(crate) fn remote_unavailable(e: &BackendError) -> S3Error {
+    tracing::error!(error = %e, "storage element backend failed");
+    let mut err = S3Error::with_message(
+        S3ErrorCode::ServiceUnavailable,
+        format!("the storage element's backend failed; retry later: {e}"),
+    );
+    err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+    let mut h = http::HeaderMap::new();
+    h.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static(RETRY_AFTER_SECS),
+    );
+    err.set_headers(h);
+    err
 }
 
 /// The element's backend cannot be opened on this node: 503 naming the element and why.
