@@ -13,23 +13,9 @@ use common::faults::SmallDisk;
 use common::*;
 use serde_json::{Value, json};
 
-async fn admin_token(srv: &Server) -> String {
-    let r = srv
-        .http()
-        .post(format!("{}/api/v1/auth/token", srv.admin_url()))
-        .header("content-type", "application/json")
-        .body(json!({"client_id": srv.access_key(), "client_secret": srv.secret_key()}).to_string())
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(r.status().as_u16(), 200);
-    let v: Value = serde_json::from_slice(&r.bytes().await.expect("body")).expect("token json");
-    v["access_token"].as_str().expect("access_token").to_owned()
-}
-
 /// Creates an element in mode `edit` whose files live under `path`.
 async fn create_element_at(srv: &Server, name: &str, path: &std::path::Path) {
-    let token = admin_token(srv).await;
+    let token = srv.root_token().await;
     let r = srv
         .http()
         .post(format!("{}/api/v1/storage-elements", srv.admin_url()))

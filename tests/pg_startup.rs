@@ -156,20 +156,6 @@ async fn count(url: &str, sql: &str) -> i64 {
     n
 }
 
-async fn token_from(srv: &Server) -> String {
-    let r = srv
-        .http()
-        .post(format!("{}/api/v1/auth/token", srv.admin_url()))
-        .header("content-type", "application/json")
-        .body(json!({"client_id": srv.access_key(), "client_secret": srv.secret_key()}).to_string())
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(r.status().as_u16(), 200);
-    let v: Value = serde_json::from_str(&r.text().await.expect("token body")).expect("token json");
-    v["access_token"].as_str().expect("access_token").to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_starting_at_once_on_an_empty_database_bootstrap_once() {
     if !db_available(Db::Postgres) {
@@ -214,7 +200,7 @@ async fn nodes_starting_at_once_on_an_empty_database_bootstrap_once() {
         // Every node takes the same credentials, and the tokens of each.
         for (i, node) in nodes.iter().enumerate() {
             node.raw(Method::GET, "/").send().await.assert_status(200);
-            let token = token_from(node).await;
+            let token = node.root_token().await;
             let other = &nodes[(i + 1) % NODES];
             let r = other
                 .http()

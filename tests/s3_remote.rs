@@ -11,26 +11,12 @@ use common::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-async fn root_token(srv: &Server) -> String {
-    let r = srv
-        .http()
-        .post(format!("{}/api/v1/auth/token", srv.admin_url()))
-        .header("content-type", "application/json")
-        .body(json!({"client_id": srv.access_key(), "client_secret": srv.secret_key()}).to_string())
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(r.status().as_u16(), 200);
-    let v: Value = serde_json::from_slice(&r.bytes().await.expect("body")).expect("token json");
-    v["access_token"].as_str().expect("access_token").to_owned()
-}
-
 /// `POST /api/v1/storage-elements` with `backend`; the status and the JSON answer.
 async fn create_element(srv: &Server, name: &str, backend: Value) -> (u16, Value) {
     let r = srv
         .http()
         .post(format!("{}/api/v1/storage-elements", srv.admin_url()))
-        .bearer_auth(root_token(srv).await)
+        .bearer_auth(srv.root_token().await)
         .header("content-type", "application/json")
         .body(json!({"name": name, "mode": "edit", "backend": backend}).to_string())
         .send()
@@ -337,7 +323,7 @@ storage_test!(wrong_remote_is_refused_at_creation, |srv| async move {
         let r = srv
             .http()
             .get(format!("{}/api/v1/storage-elements/nope", srv.admin_url()))
-            .bearer_auth(root_token(&srv).await)
+            .bearer_auth(srv.root_token().await)
             .send()
             .await
             .expect("get element");

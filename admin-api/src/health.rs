@@ -1,10 +1,10 @@
 //! Probes: liveness, and readiness with a bounded, timed check of every dependency.
 
-use artstore_backends::BackendConfig;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use artstore_backends::BackendConfig;
 use artstore_metadata::DbKind;
 use axum::Json;
 use axum::extract::State;
@@ -150,17 +150,21 @@ async fn redis_check(st: &AdminState) -> Option<Check> {
     })
 }
 
-/// One bounded check (`timed`) per element whose bytes live on another service, keyed by
-/// element name. Local directories need none; with the index down there is no list.
+/// One check per element whose bytes live on another service, keyed by element name; the
+/// list and the checks together take at most `CHECK_TIMEOUT` (`timed`). Local directories
+/// need none; with the index down (reported by its own check) there is no list.
 async fn backend_checks(st: &AdminState) -> BTreeMap<String, Check> {
-    let Ok(elements) = st.store.list_elements().await else {
+    let start = Instant::now();
+    let Ok(Ok(elements)) = tokio::time::timeout(CHECK_TIMEOUT, st.store.list_elements()).await
+    else {
         return BTreeMap::new();
     };
+    let left = CHECK_TIMEOUT.saturating_sub(start.elapsed());
     let checks = elements
         .into_iter()
         .filter(|e| BackendConfig::stored_kind(&e.backend).is_some_and(|k| k != "local"))
         .map(|e| async move {
-            let check = timed(async {
+            let check = timed_within(left, async {
                 let backend = st
                     .backends
                     .open(&e.name, &e.backend)
@@ -181,8 +185,13 @@ async fn backend_checks(st: &AdminState) -> BTreeMap<String, Check> {
 
 /// Runs one check within `CHECK_TIMEOUT` and times it.
 async fn timed(check: impl Future<Output = Result<(), String>>) -> Check {
+    timed_within(CHECK_TIMEOUT, check).await
+}
+
+/// Runs one check within `limit` and times it.
+async fn timed_within(limit: Duration, check: impl Future<Output = Result<(), String>>) -> Check {
     let start = Instant::now();
-    let outcome = tokio::time::timeout(CHECK_TIMEOUT, check).await;
+    let outcome = tokio::time::timeout(limit, check).await;
     let (status, error) = match outcome {
         Ok(Ok(())) => (CheckStatus::Ok, None),
         Ok(Err(e)) => (CheckStatus::Down, Some(e)),

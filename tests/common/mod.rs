@@ -696,6 +696,25 @@ impl Server {
         }
     }
 
+    /// A bearer token of the root admin account from the token endpoint.
+    pub async fn root_token(&self) -> String {
+        let r = self
+            .http()
+            .post(format!("{}/api/v1/auth/token", self.admin_url()))
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({"client_id": self.access_key(), "client_secret": self.secret_key()})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(r.status().as_u16(), 200, "token endpoint");
+        let v: serde_json::Value =
+            serde_json::from_slice(&r.bytes().await.expect("token body")).expect("token json");
+        v["access_token"].as_str().expect("access_token").to_owned()
+    }
+
     /// Stop (gracefully, if still running) and start again on the same data dir and database.
     /// Ports change: create new clients afterwards.
     pub async fn restart(&mut self) {
