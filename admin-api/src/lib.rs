@@ -98,7 +98,8 @@ async fn live() -> Json<Value> {
 const READY_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
 
 /// Ready when the index answers; the database is critical. Redis is optional: without it rate
-/// limits count per node, so the node serves but reports `degraded`.
+/// limits count per node and cached control data expires after a short TTL instead of being
+/// invalidated (`coordination`), so the node serves but reports `degraded`.
 async fn ready(State(st): State<AdminState>) -> (StatusCode, Json<Value>) {
     // Both checks run at once, each bounded, so the probe never waits for a pool timeout.
     let (db, redis) = tokio::join!(
@@ -121,14 +122,18 @@ async fn ready(State(st): State<AdminState>) -> (StatusCode, Json<Value>) {
         Ok(Some(true)) => "ok",
         Ok(Some(false)) | Err(_) => "down",
     };
-    let (code, status) = match (database, redis) {
-        ("down", _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        (_, "down") => (StatusCode::OK, "degraded"),
+    let coordination = st.store.coordination().as_str();
+    let (code, status) = match (database, redis, coordination) {
+        ("down", _, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (_, "down", _) | (_, _, "down") => (StatusCode::OK, "degraded"),
         _ => (StatusCode::OK, "ok"),
     };
     (
         code,
-        Json(json!({"status": status, "checks": {"database": database, "redis": redis}})),
+        Json(json!({
+            "status": status,
+            "checks": {"database": database, "redis": redis, "coordination": coordination},
+        })),
     )
 }
 

@@ -80,7 +80,8 @@ pub async fn openapi_json() -> Response {
     tag = "operations",
     summary = "Readiness probe",
     description = "200 when the index database answers (`status` is `degraded` when the optional \
-        Redis is down), 503 when the database is down. Each check is bounded, so the probe answers \
+        Redis is down, for rate limits or for the cache invalidations of `coordination`), 503 when \
+        the database is down. Each check is bounded, so the probe answers \
         within about a second even when the database or Redis hangs. No authentication.",
     responses(
         (status = 200, description = "Ready (ok or degraded)", body = Ready),
@@ -227,8 +228,10 @@ pub struct Ready {
     /// `ok`, `degraded` (optional dependency down) or `unavailable`.
     #[schema(example = "ok")]
     pub status: String,
-    /// Per dependency: `ok`, `down` or `not_configured`.
-    #[schema(example = json!({"database": "ok", "redis": "not_configured"}))]
+    /// Per dependency: `ok`, `down` or `not_configured`. `coordination`: whether this node is
+    /// subscribed to the cache invalidations in Redis (`down`: cached control data expires after
+    /// 500 ms instead).
+    #[schema(example = json!({"database": "ok", "redis": "not_configured", "coordination": "not_configured"}))]
     pub checks: BTreeMap<String, String>,
 }
 

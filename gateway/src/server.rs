@@ -58,6 +58,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await?
         .with_audit_spool(&settings.data_dir)
         .await?;
+    // Before anything is cached: changes made by other nodes and the CLI reach this node's cache.
+    store.subscribe_invalidations();
     bootstrap::ensure_root_account(&store, &settings).await?;
     let fs = LocalFs::new(settings.data_dir.join("elements"));
     crate::recovery::recover(&store, &fs, &settings.data_dir).await?;

@@ -1,6 +1,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::cache::Change;
 use crate::error::is_unique_violation;
 use crate::{Account, AccountStatus, MetaError, NewAccount, Store, now_ms};
 
@@ -64,6 +65,8 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        // A node may hold "unknown access key" for the client id.
+        self.changed(Change::Accounts).await;
         self.account_by_id(&id)
             .await?
             .ok_or_else(|| MetaError::NotFound(format!("service account '{id}'")))
@@ -125,6 +128,7 @@ impl Store {
             .bind(now_ms())
             .execute(&self.pool)
             .await?;
+        self.changed(Change::Accounts).await;
         Ok(())
     }
 }
@@ -232,6 +236,7 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        self.changed(Change::Accounts).await;
         self.account_by_id(id)
             .await?
             .ok_or_else(|| MetaError::NotFound(format!("service account '{id}'")))
@@ -257,6 +262,7 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(MetaError::NotFound(format!("service account '{id}'")));
         }
+        self.changed(Change::Accounts).await;
         Ok(())
     }
 
@@ -295,6 +301,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.changed(Change::Grants(account_id.to_owned())).await;
         Ok(())
     }
 }

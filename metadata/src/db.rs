@@ -30,6 +30,8 @@ pub struct Store {
     /// Bound on waiting for a PostgreSQL connection (and on settling a failed transaction).
     timeout: Duration,
     pub(crate) spool: Option<Arc<crate::spool::AuditSpool>>,
+    /// This node's cache of control data, shared by every clone (see `cache`).
+    pub(crate) cache: Arc<crate::cache::Caches>,
 }
 
 /// How long a PostgreSQL index may take to hand out a connection (connecting included) before
@@ -217,6 +219,7 @@ impl Store {
             write_turn: Arc::new(tokio::sync::Mutex::new(())),
             timeout,
             spool: None,
+            cache: Arc::new(crate::cache::Caches::new()),
         })
     }
 

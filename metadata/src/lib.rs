@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod bulk;
+mod cache;
 mod db;
 mod element_doc;
 mod elements;
@@ -26,6 +27,7 @@ mod spool;
 
 pub use accounts::{AccountQuery, AccountUpdate};
 pub use audit::{AuditEvent, AuditQuery};
+pub use cache::{Cached, Coordination};
 pub use db::{DEFAULT_DB_TIMEOUT, DbKind, Store};
 pub use element_doc::ElementDoc;
 pub use elements::{
