@@ -175,14 +175,17 @@ impl KeyRing {
         Ok(key.kid)
     }
 
-    /// Signs a token for the account with the newest key (through the cache, so a rotation by
-    /// the CLI or another node takes effect here too, within a second).
+    /// Signs a token for the account with the newest key as stored (one cheap read: a rotation
+    /// by the CLI or another node signs from the next token on, here too).
     pub async fn issue(&self, acc: &Account) -> Result<Issued, TokenError> {
-        self.sync().await?;
-        let kid = match self.order().into_iter().next() {
+        let kid = match self.store.newest_signing_kid().await? {
             Some(kid) => kid,
             None => self.rotate().await?,
         };
+        self.sync().await?;
+        if self.get(&kid).is_none() {
+            self.reload().await?;
+        }
         let key = self.get(&kid).ok_or(TokenError::UnknownKey)?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {

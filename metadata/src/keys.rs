@@ -72,4 +72,13 @@ impl Store {
         .await?;
         rows.iter().map(|r| self.key_from_row(r)).collect()
     }
+
+    /// The kid of the newest key, if any (cheap: no decryption).
+    pub async fn newest_signing_kid(&self) -> Result<Option<String>, MetaError> {
+        let row =
+            sqlx::query("SELECT kid FROM signing_keys ORDER BY created_ms DESC, kid DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.try_get("kid")).transpose()?)
+    }
 }

@@ -169,14 +169,11 @@ impl Access {
     /// index enforces it exactly at commit; this only spares uploading a body in vain).
     pub(crate) async fn check_quota(&self, extra: Option<i64>) -> S3Result<()> {
         let el = &self.element;
-        let (Some(cap), Some(extra)) = (el.capacity_bytes, extra) else {
+        let (Some(_), Some(extra)) = (el.capacity_bytes, extra) else {
             return Ok(());
         };
-        if el.used_bytes.saturating_add(extra) <= cap {
-            return Ok(());
-        }
-        // The cached usage is as old as the entry (objects may have been deleted since):
-        // only the index's current figures may refuse.
+        // The cached usage is as old as the entry (objects written or deleted since): an
+        // element with a quota is asked for its current figures (one read, quota'd elements only).
         let Some(now) = self
             .store
             .get_element(&el.name)

@@ -19,9 +19,10 @@ struct Inner<K, V> {
 }
 
 /// Taken before a value is read from the index; `Map::put` stores the value only if no
-/// invalidation came in between.
+/// invalidation came in between, aged from when the ticket was taken (a change that commits
+/// while the read runs is never served for longer than the TTL after it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Ticket(u64);
+pub(crate) struct Ticket(u64, Instant);
 
 impl<K: Eq + Hash, V: Clone> Map<K, V> {
     pub(crate) fn new() -> Self {
@@ -36,11 +37,11 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
     /// The value if it was loaded less than `max_age` ago; otherwise a ticket for loading it.
     pub(crate) fn get(&self, k: &K, max_age: Duration) -> Result<V, Ticket> {
         let Ok(inner) = self.inner.lock() else {
-            return Err(Ticket(u64::MAX));
+            return Err(Ticket(u64::MAX, Instant::now()));
         };
         match inner.entries.get(k) {
             Some((at, v)) if at.elapsed() < max_age => Ok(v.clone()),
-            _ => Err(Ticket(inner.generation)),
+            _ => Err(Ticket(inner.generation, Instant::now())),
         }
     }
 
@@ -55,7 +56,7 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
         if inner.entries.len() >= MAX_ENTRIES {
             inner.entries.clear();
         }
-        inner.entries.insert(k, (Instant::now(), v));
+        inner.entries.insert(k, (ticket.1, v));
     }
 
     pub(crate) fn remove(&self, k: &K) {

@@ -3,13 +3,16 @@
 //! request path reads them here; the index only when an entry is missing or too old.
 //!
 //! Every change made through a `Store` drops the entry in this process once its transaction
-//! has committed and, with Redis configured, is published to every other node (`pubsub`).
-//! Entries are trusted for `SAFETY_TTL` while this node's subscription is alive; without Redis,
-//! or while it is unreachable, for `FALLBACK_TTL` only, which is how a change made by another
-//! process (the CLI on a SQLite store, a node that could not publish) still takes effect
-//! within a second. Rules that decide whether a write may happen are not taken from here:
+//! has committed, moves the index's change counter on (`epoch`) and, with Redis configured, is
+//! published to every other node (`pubsub`). While this node's subscription is alive, entries
+//! are trusted until invalidated, for `SAFETY_TTL` (1 s) at most. Without Redis, or while it is
+//! unreachable, every account lookup (the start of every request) first reads the change
+//! counter, so a change made by another process on the same index (the CLI beside a server)
+//! holds for the next request, and entries live `FALLBACK_TTL` (500 ms) at most. The TTLs bound
+//! a change nobody announced (a node or CLI that could reach neither, a hand edit of the index). Rules that decide whether a write may happen are not taken from here:
 //! they are evaluated inside the committing transaction.
 
+mod epoch;
 mod map;
 mod pubsub;
 
@@ -22,9 +25,10 @@ pub(crate) use pubsub::Redis;
 
 /// How long an entry is used when invalidations may be missed (no Redis, or Redis down).
 pub(crate) const FALLBACK_TTL: Duration = Duration::from_millis(500);
-/// How long an entry is used while invalidations arrive: bounds the staleness left by a
-/// publish that failed on another node.
-pub(crate) const SAFETY_TTL: Duration = Duration::from_secs(10);
+/// How long an entry is used while invalidations arrive: bounds the staleness of a change that
+/// was not published (DESIGN §2: every change holds on every node within 1 s). One index read
+/// per entry and second is what a warm request path costs.
+pub(crate) const SAFETY_TTL: Duration = Duration::from_secs(1);
 
 /// How this node learns of changes made elsewhere, for readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +98,7 @@ pub(crate) struct Caches {
     grants: Map<String, Arc<Vec<(String, String)>>>,
     keys: Map<(), Arc<Vec<SigningKey>>>,
     redis: OnceLock<Arc<Redis>>,
+    epoch: epoch::Epoch,
 }
 
 impl Caches {
@@ -105,13 +110,19 @@ impl Caches {
             grants: Map::new(),
             keys: Map::new(),
             redis: OnceLock::new(),
+            epoch: epoch::Epoch::new(),
         }
     }
 
+    fn live(&self) -> bool {
+        self.redis.get().is_some_and(|r| r.live())
+    }
+
     fn max_age(&self) -> Duration {
-        match self.redis.get() {
-            Some(r) if r.live() => SAFETY_TTL,
-            _ => FALLBACK_TTL,
+        if self.live() {
+            SAFETY_TTL
+        } else {
+            FALLBACK_TTL
         }
     }
 
@@ -170,9 +181,13 @@ impl Store {
         }
     }
 
-    /// After a change committed: drops the entry here, then tells the other nodes.
+    /// After a change committed: drops the entry here, then tells the other nodes and
+    /// processes (the change counter for those without Redis, and Redis).
     pub(crate) async fn changed(&self, change: Change) {
         self.cache.apply(&change);
+        if let Err(e) = self.bump_epoch().await {
+            tracing::warn!(error = %e, "cannot move the cache change counter on; other processes see the change when their cached entry expires");
+        }
         if let Some(redis) = self.cache.redis.get() {
             redis.publish(&change).await;
         }
@@ -206,6 +221,7 @@ impl Cached<'_> {
         client_id: &str,
     ) -> Result<Option<Account>, MetaError> {
         let c = &self.0.cache;
+        self.check_epoch().await?;
         let key = client_id.to_owned();
         match c.by_client_id.get(&key, c.max_age()) {
             Ok(v) => Ok(v),
@@ -219,6 +235,7 @@ impl Cached<'_> {
 
     pub async fn account_by_id(&self, id: &str) -> Result<Option<Account>, MetaError> {
         let c = &self.0.cache;
+        self.check_epoch().await?;
         let key = id.to_owned();
         match c.by_id.get(&key, c.max_age()) {
             Ok(v) => Ok(v),
@@ -254,6 +271,15 @@ impl Cached<'_> {
                 Ok(v)
             }
         }
+    }
+
+    /// Every request starts with an account lookup: without live invalidations, that is when
+    /// the change counter is read.
+    async fn check_epoch(&self) -> Result<(), MetaError> {
+        if self.0.cache.live() {
+            return Ok(());
+        }
+        self.0.check_epoch().await
     }
 
     /// Drops the cached signing keys (a token names a key this node has not seen yet: another

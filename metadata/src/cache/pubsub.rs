@@ -170,7 +170,7 @@ async fn listen(caches: &Caches, redis: &Redis, pubsub: redis::aio::PubSub) -> S
                 }
             }
             _ = tick.tick() => {
-                match tokio::time::timeout(PING_EVERY, sink.ping::<redis::Value>()).await {
+                match tokio::time::timeout(LIVENESS, sink.ping::<redis::Value>()).await {
                     Ok(Ok(_)) => redis.heard(),
                     Ok(Err(e)) => return e.to_string(),
                     Err(_) => return "ping timed out".into(),
