@@ -898,6 +898,9 @@ storage_test!(s3_role_matrix_over_sigv4_and_bearer, |srv| async move {
     }
     // A role this version does not know (as a newer node or a hand edit could leave it): denied.
     set_role_in_index(&srv, "m-unknown", "superuser").await;
+    // A hand edit is no change made through ArtStore: nobody invalidates it, and the nodes see
+    // it when their cached entry expires (1 s at most).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let mut effective = accounts.clone();
     effective[7].1 = "superuser";
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use common::faults::SmallDisk;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Creates an element in mode `edit` whose files live under `path`.
 async fn create_element_at(srv: &Server, name: &str, path: &std::path::Path) {

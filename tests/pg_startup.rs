@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::faults::OwnPostgres;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// One master key for every node, so each can read the secrets the others stored.
 const MASTER_KEY: &str = "5d1e3c2b4a5968778695a4b3c2d1e0f00f1e2d3c4b5a69788796a5b4c3d2e1f0";

@@ -1,5 +1,6 @@
 //! Who is calling the admin API: `Authorization: Bearer <JWT>` or a SigV4-signed request, from
-//! an account that is active right now (looked up per request, so suspension bites at once).
+//! an account that is active right now (looked up through the node's cache, which every account
+//! change invalidates: suspension bites on every node within a second).
 
 use artstore_metadata::{Account, AccountStatus, Identity, Role, now_ms};
 use axum::extract::FromRequestParts;
@@ -74,14 +75,18 @@ async fn authenticate(parts: &Parts, st: &AdminState) -> Result<Caller, ApiError
             tracing::info!(error = %e, "admin bearer token refused");
             ApiError::unauthorized(format!("invalid bearer token: {e}"))
         })?;
-        let acc = st.store.account_by_id(&claims.sub).await?;
+        let acc = st.store.cached().account_by_id(&claims.sub).await?;
         let acc = usable(acc)?;
         limit(st, &acc).await?;
         return Ok(Caller(acc.identity()));
     }
     if auth.starts_with(sigv4::ALGORITHM) {
         let parsed = sigv4::parse_authorization(auth).map_err(ApiError::unauthorized)?;
-        let acc = st.store.account_by_client_id(&parsed.access_key).await?;
+        let acc = st
+            .store
+            .cached()
+            .account_by_client_id(&parsed.access_key)
+            .await?;
         let acc = usable(acc)?;
         sigv4::verify(parts, &parsed, &acc.client_secret).map_err(ApiError::unauthorized)?;
         limit(st, &acc).await?;

@@ -69,6 +69,10 @@ pub struct Ready {
     /// Present when Redis is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<Check>,
+    /// Whether this node receives the cache invalidations through Redis: `ok`, `down` (cached
+    /// control data then expires after a short TTL) or `not_configured` (no Redis).
+    #[schema(example = "ok")]
+    pub coordination: &'static str,
     /// Remote backends of storage elements, by element name (local directories are not
     /// listed).
     pub backends: BTreeMap<String, Check>,
@@ -104,9 +108,16 @@ pub async fn ready(State(st): State<AdminState>) -> (StatusCode, Json<Ready>) {
         tracing::warn!(error = %e, "readiness check failed: redis");
     }
     let down = |c: &Check| c.status == CheckStatus::Down;
+    let coordination = st.store.coordination();
+    if coordination == artstore_metadata::Coordination::Down {
+        tracing::warn!("readiness: cache invalidations through Redis are not arriving");
+    }
     let status = if down(&index) {
         Readiness::Unavailable
-    } else if redis.as_ref().is_some_and(down) || backends.values().any(down) {
+    } else if redis.as_ref().is_some_and(down)
+        || coordination == artstore_metadata::Coordination::Down
+        || backends.values().any(down)
+    {
         Readiness::Degraded
     } else {
         Readiness::Ready
@@ -128,6 +139,7 @@ pub async fn ready(State(st): State<AdminState>) -> (StatusCode, Json<Ready>) {
                 check: index,
             },
             redis,
+            coordination: coordination.as_str(),
             backends,
         }),
     )

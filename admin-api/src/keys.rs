@@ -1,8 +1,9 @@
 //! RS256 signing keys and access tokens: issue, verify, publish (JWKS), rotate.
 //!
 //! Keys live in the index (private half sealed under the master key), so every node and the CLI
-//! share them. The newest key signs; every stored key verifies, so rotation never invalidates
-//! tokens that are still unexpired.
+//! share them; each node reads them through its cache (`Store::cached`), which a rotation
+//! anywhere invalidates. The newest key signs; every stored key verifies, so rotation never
+//! invalidates tokens that are still unexpired.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -22,7 +23,8 @@ pub const AUDIENCE: &str = "artstore";
 pub const TOKEN_LIFETIME_SECS: i64 = 1800;
 /// Clock skew tolerated on `exp`/`nbf`.
 const LEEWAY_SECS: u64 = 5;
-/// Unknown `kid`s reload the key set at most this often (another node or the CLI may have rotated).
+/// Unknown `kid`s reload the key set from the index at most this often (another node or the CLI
+/// may have rotated a moment ago, before its invalidation arrived).
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +84,10 @@ struct Inner {
     keys: HashMap<String, Arc<Loaded>>,
     /// kids newest first.
     order: Vec<String>,
-    loaded_at: Option<Instant>,
+    /// The cached key list these were parsed from: parsing again only when it changed.
+    source: Option<Arc<Vec<SigningKey>>>,
+    /// When an unknown kid last made the keys be read from the index.
+    forced_at: Option<Instant>,
 }
 
 pub struct KeyRing {
@@ -97,7 +102,7 @@ impl KeyRing {
             store,
             inner: RwLock::new(Inner::default()),
         });
-        ring.reload().await?;
+        ring.sync().await?;
         if ring.order().is_empty() {
             ring.first_key().await?;
         }
@@ -130,26 +135,44 @@ impl KeyRing {
             .and_then(|i| i.keys.get(kid).cloned())
     }
 
-    pub async fn reload(&self) -> Result<(), TokenError> {
-        let rows = self.store.signing_keys().await?;
+    /// Brings the parsed keys in line with the node's cached key list (no index read when warm).
+    async fn sync(&self) -> Result<(), TokenError> {
+        let rows = self.store.cached().signing_keys().await?;
+        let current = self
+            .inner
+            .read()
+            .ok()
+            .and_then(|i| i.source.as_ref().map(|s| Arc::ptr_eq(s, &rows)))
+            .unwrap_or(false);
+        if current {
+            return Ok(());
+        }
         let mut keys = HashMap::new();
         let mut order = Vec::new();
-        for row in rows {
+        for row in rows.iter() {
             let loaded = match self.get(&row.kid) {
                 Some(l) => l,
-                None => Arc::new(load(&row)?),
+                None => Arc::new(load(row)?),
             };
             order.push(row.kid.clone());
-            keys.insert(row.kid, loaded);
+            keys.insert(row.kid.clone(), loaded);
         }
         if let Ok(mut inner) = self.inner.write() {
+            let forced_at = inner.forced_at;
             *inner = Inner {
                 keys,
                 order,
-                loaded_at: Some(Instant::now()),
+                source: Some(rows),
+                forced_at,
             };
         }
         Ok(())
+    }
+
+    /// Reads the keys from the index again, whatever the cache holds.
+    pub async fn reload(&self) -> Result<(), TokenError> {
+        self.store.cached().forget_signing_keys();
+        self.sync().await
     }
 
     /// Generates and stores a new signing key, which signs from now on; returns its kid.
@@ -157,17 +180,17 @@ impl KeyRing {
         let key = tokio::task::spawn_blocking(generate)
             .await
             .map_err(|e| TokenError::Key(e.to_string()))??;
+        // Storing it invalidates the cached keys here and on every node.
         let key = self.store.insert_signing_key(&key).await?;
-        self.reload().await?;
+        self.sync().await?;
         tracing::info!(kid = %key.kid, "new token signing key");
         Ok(key.kid)
     }
 
-    /// Signs a token for the account with the newest key (as stored, so a rotation by the CLI
-    /// or another node takes effect here too).
+    /// Signs a token for the account with the newest key as stored (one cheap read: a rotation
+    /// by the CLI or another node signs from the next token on, here too).
     pub async fn issue(&self, acc: &Account) -> Result<Issued, TokenError> {
-        let newest = self.store.newest_signing_kid().await?;
-        let kid = match newest {
+        let kid = match self.store.newest_signing_kid().await? {
             Some(kid) => kid,
             None => {
                 self.first_key().await?;
@@ -177,6 +200,7 @@ impl KeyRing {
                     .ok_or(TokenError::UnknownKey)?
             }
         };
+        self.sync().await?;
         if self.get(&kid).is_none() {
             self.reload().await?;
         }
@@ -213,16 +237,19 @@ impl KeyRing {
             return Err(TokenError::BadAlgorithm);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        self.sync().await?;
         let key = match self.get(&kid) {
             Some(k) => k,
             None => {
-                let stale = self
-                    .inner
-                    .read()
-                    .ok()
-                    .and_then(|i| i.loaded_at)
-                    .is_none_or(|at| at.elapsed() >= RELOAD_EVERY);
-                if stale {
+                // Bounded, so tokens with made-up kids cannot make every request read the index.
+                let due = self.inner.write().ok().is_some_and(|mut i| {
+                    let due = i.forced_at.is_none_or(|at| at.elapsed() >= RELOAD_EVERY);
+                    if due {
+                        i.forced_at = Some(Instant::now());
+                    }
+                    due
+                });
+                if due {
                     self.reload().await?;
                 }
                 self.get(&kid).ok_or(TokenError::UnknownKey)?
@@ -249,7 +276,7 @@ impl KeyRing {
 
     /// The public keys as a JWK set.
     pub async fn jwks(&self) -> Result<Value, TokenError> {
-        self.reload().await?;
+        self.sync().await?;
         let inner = self
             .inner
             .read()

@@ -80,8 +80,9 @@ pub async fn openapi_json() -> Response {
     tag = "operations",
     summary = "Readiness probe",
     description = "Each dependency with its own check and latency: the index database, Redis \
-        (when configured) and the remote backends of storage elements (by element name). 200 while \
-        the index answers: `status` is `ready`, or `degraded` when Redis or a remote backend is down \
+        (when configured), `coordination` (whether this node receives the cache invalidations through \
+        Redis; `down`: cached control data expires after a short TTL) and the remote backends of storage elements (by element name). 200 while \
+        the index answers: `status` is `ready`, or `degraded` when Redis, coordination or a remote backend is down \
         (the node still serves). 503 `unavailable` when the index is down. Each check is bounded \
         (0.8 s), so the probe answers within about a second even when a dependency hangs. No \
         authentication.",

@@ -474,7 +474,7 @@ async fn restrict(
     q: &mut SearchQuery,
 ) -> Result<Access, ApiError> {
     let identity = caller.identity().clone();
-    let grants = st.store.grants_for(&identity.account_id).await?;
+    let grants = st.store.cached().grants_for(&identity.account_id).await?;
     let principal = Principal::new(identity, grants);
     let context = Context {
         source_ip: request_source()

@@ -225,6 +225,8 @@ async fn issue(st: &AdminState, headers: &HeaderMap, body: &[u8]) -> Result<Resp
         )
         .await
         .map_err(ApiError::too_many_requests)?;
+    // From the index, not the cache: issuing a credential follows a suspension or a rotated
+    // secret at once, wherever it was made (tokens are issued rarely).
     let acc = st.store.account_by_client_id(&client_id).await?;
     // Same answer for an unknown id and a wrong secret, so ids cannot be probed.
     let Some(acc) = acc.filter(|a| {

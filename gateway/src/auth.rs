@@ -1,9 +1,7 @@
 //! Who is calling: SigV4 secrets come from service accounts in the index, and every
 //! request must end up with an `Identity` in its extensions or be refused.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use artstore_admin::ratelimit::RateLimiter;
 use artstore_metadata::{Account, AccountStatus, Identity, Store};
@@ -13,49 +11,28 @@ use s3s::{S3Result, s3_error};
 
 use crate::s3::BodyCheck;
 
-/// How long an account lookup is reused: short enough that suspensions bite within 1 s.
-const CACHE_TTL: Duration = Duration::from_millis(500);
-
-/// Account lookups with a short cache, so one request's signature check and access check
-/// cost one query.
+/// Account lookups through the node's cache (`Store::cached`), which every account change
+/// invalidates: a request's signature check and access check cost no query when warm.
 pub struct Accounts {
     store: Store,
-    cache: Mutex<HashMap<String, (Instant, Option<Account>)>>,
     /// Per-account request limits, shared with the admin API.
     limiter: Arc<RateLimiter>,
 }
 
 impl Accounts {
     pub fn new(store: Store, limiter: Arc<RateLimiter>) -> Arc<Self> {
-        Arc::new(Accounts {
-            store,
-            cache: Mutex::new(HashMap::new()),
-            limiter,
-        })
+        Arc::new(Accounts { store, limiter })
     }
 
     pub async fn by_client_id(&self, client_id: &str) -> S3Result<Option<Account>> {
-        if let Ok(cache) = self.cache.lock()
-            && let Some((at, acc)) = cache.get(client_id)
-            && at.elapsed() < CACHE_TTL
-        {
-            return Ok(acc.clone());
-        }
-        let acc = self
-            .store
+        self.store
+            .cached()
             .account_by_client_id(client_id)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "account lookup failed");
                 crate::s3::errors::unavailable()
-            })?;
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(client_id.to_owned(), (Instant::now(), acc.clone()));
-        }
-        Ok(acc)
+            })
     }
 
     pub fn limiter(&self) -> Arc<RateLimiter> {

@@ -1,6 +1,6 @@
 //! `Authorization: Bearer <JWT>` on the S3 endpoint. s3s refuses bearer headers, so this layer
-//! runs first: it verifies the token, re-checks the account (through the 500 ms account cache, so
-//! suspension and deletion bite within a second), strips the header and hands s3s an `Identity`
+//! runs first: it verifies the token, re-checks the account (through the node's cache, which
+//! every account change invalidates, so suspension and deletion bite within a second), strips the header and hands s3s an `Identity`
 //! in the request extensions, which `auth::Access::check` accepts.
 
 use std::sync::Arc;

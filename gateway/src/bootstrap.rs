@@ -69,7 +69,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         );
     }
     store.migrate().await.context("cannot apply migrations")?;
-    Ok(store)
+    coordinate(store, settings).await
 }
 
 const WHERE_FROM: &str = "point --data-dir (ARTSTORE_DATA_DIR) and --database-url (ARTSTORE_DATABASE_URL) at an existing store; only `artstore serve` and `artstore migrate` create one";
@@ -139,7 +139,16 @@ pub async fn create_store(settings: &Settings) -> anyhow::Result<Store> {
         )
     })?;
     store.migrate().await.context("cannot apply migrations")?;
-    Ok(store)
+    coordinate(store, settings).await
+}
+
+/// With Redis configured, the store's changes are published to every node's cache (the CLI's
+/// included, so an operator's change holds cluster-wide within a second).
+async fn coordinate(store: Store, settings: &Settings) -> anyhow::Result<Store> {
+    match &settings.redis_url {
+        Some(url) => store.with_redis(url).await.context("ARTSTORE_REDIS_URL"),
+        None => Ok(store),
+    }
 }
 
 fn random_string(len: usize, alphabet: &[u8]) -> String {

@@ -57,6 +57,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await?
         .with_audit_spool(&settings.data_dir)
         .await?;
+    // Before anything is cached: changes made by other nodes and the CLI reach this node's cache.
+    store.subscribe_invalidations();
     bootstrap::ensure_root_account(&store, &settings).await?;
     let backends = bootstrap::backends(&settings, &store);
     crate::recovery::recover(&store, &backends, &settings.data_dir).await?;

@@ -1,6 +1,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::cache::Change;
 use crate::db::Once;
 use crate::error::is_unique_violation;
 use crate::{Account, AccountStatus, MetaError, NewAccount, Store, now_ms};
@@ -39,6 +40,8 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         self.insert_account(&mut conn, &id, new).await?;
         drop(conn);
+        // A node may hold "unknown access key" for the client id.
+        self.changed(Change::Accounts).await;
         self.account_by_id(&id)
             .await?
             .ok_or_else(|| MetaError::NotFound(format!("service account '{id}'")))
@@ -62,6 +65,7 @@ impl Store {
         }
         self.insert_account(&mut tx, &id, new).await?;
         tx.commit().await?;
+        self.changed(Change::Accounts).await;
         self.account_by_id(&id).await
     }
 
@@ -156,6 +160,7 @@ impl Store {
             .bind(now_ms())
             .execute(&self.pool)
             .await?;
+        self.changed(Change::Accounts).await;
         Ok(())
     }
 }
@@ -263,6 +268,7 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        self.changed(Change::Accounts).await;
         self.account_by_id(id)
             .await?
             .ok_or_else(|| MetaError::NotFound(format!("service account '{id}'")))
@@ -288,6 +294,7 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(MetaError::NotFound(format!("service account '{id}'")));
         }
+        self.changed(Change::Accounts).await;
         Ok(())
     }
 
@@ -326,6 +333,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.changed(Change::Grants(account_id.to_owned())).await;
         Ok(())
     }
 }

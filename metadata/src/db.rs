@@ -33,6 +33,8 @@ pub struct Store {
     /// PostgreSQL `statement_timeout` of every pooled connection (`None`: none).
     statement_timeout: Option<Duration>,
     pub(crate) spool: Option<Arc<crate::spool::AuditSpool>>,
+    /// This node's cache of control data, shared by every clone (see `cache`).
+    pub(crate) cache: Arc<crate::cache::Caches>,
 }
 
 /// How long a PostgreSQL index may take to hand out a connection (connecting included) before
@@ -254,6 +256,7 @@ impl Store {
             timeout: opts.acquire_timeout,
             statement_timeout: opts.statement_timeout,
             spool: None,
+            cache: Arc::new(crate::cache::Caches::new()),
         })
     }
 

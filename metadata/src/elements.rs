@@ -1,6 +1,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::cache::Change;
 use crate::error::is_unique_violation;
 use crate::model::{map_from_json, map_to_json};
 use crate::{Element, MetaError, Mode, Store, now_ms};
@@ -110,6 +111,8 @@ impl Store {
     pub async fn create_element(&self, new: &NewElement) -> Result<Element, MetaError> {
         let now = now_ms();
         insert_element(&self.pool, new, now, now, None).await?;
+        // A node may hold "no such bucket" for the name.
+        self.changed(Change::Element(new.name.clone())).await;
         self.get_element(&new.name)
             .await?
             .ok_or_else(|| MetaError::NotFound(format!("storage element '{}'", new.name)))
@@ -219,6 +222,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.changed(Change::Element(name.to_owned())).await;
         Ok(())
     }
 }
@@ -252,6 +256,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.changed(Change::Element(new.name.clone())).await;
         self.get_element(&new.name)
             .await?
             .ok_or_else(|| MetaError::NotFound(format!("storage element '{}'", new.name)))
@@ -389,6 +394,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.changed(Change::Element(name.to_owned())).await;
         let el = self
             .get_element(name)
             .await?
@@ -447,6 +453,7 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
+        self.changed(Change::Element(bucket.to_owned())).await;
         Ok(())
     }
 
@@ -468,6 +475,7 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(MetaError::NotFound(format!("storage element '{bucket}'")));
         }
+        self.changed(Change::Element(bucket.to_owned())).await;
         self.get_element(bucket)
             .await?
             .ok_or_else(|| MetaError::NotFound(format!("storage element '{bucket}'")))
@@ -479,6 +487,7 @@ impl Store {
             .bind(bucket)
             .execute(&self.pool)
             .await?;
+        self.changed(Change::Element(bucket.to_owned())).await;
         Ok(res.rows_affected() > 0)
     }
 }
@@ -563,6 +572,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.changed(Change::Element(name.to_owned())).await;
         self.get_element(name)
             .await?
             .ok_or_else(|| ElementUpdateError::NotFound(format!("storage element '{name}'")))

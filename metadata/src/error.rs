@@ -35,6 +35,9 @@ pub enum MetaError {
     Unsupported(String),
     #[error("unsupported database url: {0}")]
     BadUrl(String),
+    /// The Redis URL of the cache invalidations is not usable.
+    #[error("invalid Redis URL: {0}")]
+    Redis(String),
     /// The on-disk audit spool could not be written or read.
     #[error("audit spool: {0}")]
     Spool(String),

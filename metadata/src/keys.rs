@@ -45,7 +45,10 @@ impl Store {
     /// Stores a new signing key; `created_ms` is set here (the newest key signs).
     pub async fn insert_signing_key(&self, key: &SigningKey) -> Result<SigningKey, MetaError> {
         let mut conn = self.pool.acquire().await?;
-        self.insert_key(&mut conn, key).await
+        let stored = self.insert_key(&mut conn, key).await?;
+        drop(conn);
+        self.changed(crate::cache::Change::Keys).await;
+        Ok(stored)
     }
 
     /// Stores `key` as the first signing key unless there is one already, in one transaction
@@ -61,6 +64,8 @@ impl Store {
         }
         self.insert_key(&mut tx, key).await?;
         tx.commit().await?;
+        // After the commit: announcing moves the change counter, a write of its own.
+        self.changed(crate::cache::Change::Keys).await;
         Ok(true)
     }
 

@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod bulk;
+mod cache;
 mod connect;
 mod db;
 mod element_doc;
@@ -27,6 +28,7 @@ mod spool;
 
 pub use accounts::{AccountQuery, AccountUpdate};
 pub use audit::{AuditEvent, AuditQuery};
+pub use cache::{Cached, Coordination};
 pub use connect::{
     DEFAULT_POOL_SIZE_POSTGRES, DEFAULT_POOL_SIZE_SQLITE, DEFAULT_STARTUP_WAIT,
     DEFAULT_STATEMENT_TIMEOUT, DbOptions,

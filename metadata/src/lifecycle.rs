@@ -94,6 +94,8 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(MetaError::NotFound(format!("storage element '{bucket}'")));
         }
+        self.changed(crate::cache::Change::Element(bucket.to_owned()))
+            .await;
         self.get_element(bucket)
             .await?
             .ok_or_else(|| MetaError::NotFound(format!("storage element '{bucket}'")))

@@ -1513,6 +1513,11 @@ impl Server {
             .current_dir(self.data_dir());
         if let Some(url) = self.database_url() {
             cmd.arg("--database-url").arg(url);
+            // As an operator would, with the cluster's Redis: the change reaches the server's
+            // cache through its subscription.
+            if let Some(redis) = test_redis_url() {
+                cmd.env("ARTSTORE_REDIS_URL", redis);
+            }
         }
         let out = cmd.output().expect("run artstore");
         (

@@ -174,7 +174,9 @@ pub(crate) async fn copy_object(
             .await
             .map_err(errors::meta)?;
         access.check_key(Action::PutObject, &i.key, current.as_ref())?;
-        access.check_quota(Some(src.size - current.as_ref().map_or(0, |c| c.size)))?;
+        access
+            .check_quota(Some(src.size - current.as_ref().map_or(0, |c| c.size)))
+            .await?;
         conditional::check_write(
             if_match.as_ref(),
             if_none_match.as_ref(),

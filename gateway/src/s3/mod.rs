@@ -72,8 +72,8 @@ impl Gateway {
     }
 
     /// The caller, its grants, the element, its bucket policy and the request's condition
-    /// keys: everything the policy evaluator needs for requests on `bucket`. Read per request,
-    /// so mode changes bite at once.
+    /// keys: everything the policy evaluator needs for requests on `bucket`. Read through the
+    /// node's cache, which every change invalidates (on every node within 1 s).
     pub(crate) async fn access<T>(&self, req: &S3Request<T>, bucket: &str) -> S3Result<Access> {
         let principal = self.principal(req).await?;
         self.access_as(principal, context::of(req), bucket).await
@@ -88,6 +88,7 @@ impl Gateway {
     ) -> S3Result<Access> {
         let (element, stored) = self
             .store
+            .cached()
             .element_with_policy(bucket)
             .await
             .map_err(errors::meta)?
@@ -99,6 +100,7 @@ impl Gateway {
             policy,
             stored,
             context,
+            store: self.store.clone(),
         })
     }
 
@@ -129,6 +131,7 @@ impl Gateway {
         let who = identity(req)?;
         let grants = self
             .store
+            .cached()
             .grants_for(&who.account_id)
             .await
             .map_err(errors::meta)?;
@@ -144,6 +147,7 @@ pub(crate) struct Access {
     /// The bucket policy document as stored.
     pub stored: Option<String>,
     pub context: Context,
+    store: Store,
 }
 
 impl Access {
@@ -195,14 +199,27 @@ impl Access {
 
     /// Refuses up front a write of `extra` bytes that cannot fit the element's quota (the
     /// index enforces it exactly at commit; this only spares uploading a body in vain).
-    pub(crate) fn check_quota(&self, extra: Option<i64>) -> S3Result<()> {
+    pub(crate) async fn check_quota(&self, extra: Option<i64>) -> S3Result<()> {
         let el = &self.element;
-        if let (Some(cap), Some(extra)) = (el.capacity_bytes, extra)
-            && el.used_bytes.saturating_add(extra) > cap
+        let (Some(_), Some(extra)) = (el.capacity_bytes, extra) else {
+            return Ok(());
+        };
+        // The cached usage is as old as the entry (objects written or deleted since): an
+        // element with a quota is asked for its current figures (one read, quota'd elements only).
+        let Some(now) = self
+            .store
+            .get_element(&el.name)
+            .await
+            .map_err(errors::meta)?
+        else {
+            return Ok(());
+        };
+        if let Some(cap) = now.capacity_bytes
+            && now.used_bytes.saturating_add(extra) > cap
         {
             return Err(errors::quota(&format!(
                 "storage element '{}' is full: {} of {} bytes used, {} more needed",
-                el.name, el.used_bytes, cap, extra
+                el.name, now.used_bytes, cap, extra
             )));
         }
         Ok(())

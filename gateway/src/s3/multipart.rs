@@ -123,7 +123,7 @@ pub(crate) async fn upload_part(
     let u = upload(gw, &i.bucket, &i.key, &i.upload_id).await?;
     check_put(gw, &access, &i.bucket, &i.key).await?;
     // A part that alone cannot fit is refused before its bytes are read.
-    access.check_quota(declared_length)?;
+    access.check_quota(declared_length).await?;
     let mut declared = Declared::from_headers(&req.headers)?;
     if let Some(alg) = upload_algorithm(&u) {
         if let Some(other) = declared.sent().find(|a| *a != alg) {
@@ -301,7 +301,7 @@ pub(crate) async fn upload_part_copy(
         i.copy_source_range.as_ref(),
         u64::try_from(src.size).unwrap_or_default(),
     )?;
-    access.check_quota(i64::try_from(len).ok())?;
+    access.check_quota(i64::try_from(len).ok()).await?;
     let body = gw
         .backend_named(&src.bucket)
         .await?

@@ -106,7 +106,9 @@ pub(crate) async fn put_object(
         .map_err(errors::meta)?;
     access.check_key(Action::PutObject, &new.key, current.as_ref())?;
     // An overwrite frees the old object's bytes in the same commit.
-    access.check_quota(declared_length.map(|l| l - current.as_ref().map_or(0, |c| c.size)))?;
+    access
+        .check_quota(declared_length.map(|l| l - current.as_ref().map_or(0, |c| c.size)))
+        .await?;
     conditional::check_write(
         input.if_match.as_ref(),
         input.if_none_match.as_ref(),
