@@ -20,28 +20,6 @@ const MASTER_KEY: &str = "8f3c1d2e4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5
 const BOUND: Duration = Duration::from_secs(1);
 const ROUNDS: usize = 20;
 
-/// Nodes on one fresh PostgreSQL database and the given Redis.
-async fn cluster(redis: &str, n: usize) -> Vec<Server> {
-    let first = Server::builder()
-        .env("ARTSTORE_MASTER_KEY", MASTER_KEY)
-        .env("ARTSTORE_REDIS_URL", redis)
-        .start(Db::Postgres)
-        .await;
-    let url = first.database_url().expect("PostgreSQL");
-    let mut nodes = vec![first];
-    for _ in 1..n {
-        nodes.push(
-            Server::builder()
-                .env("ARTSTORE_MASTER_KEY", MASTER_KEY)
-                .env("ARTSTORE_DATABASE_URL", &url)
-                .env("ARTSTORE_REDIS_URL", redis)
-                .start(Db::Sqlite)
-                .await,
-        );
-    }
-    nodes
-}
-
 async fn ready(srv: &Server) -> serde_json::Value {
     let r = srv
         .http()
@@ -131,7 +109,7 @@ async fn changes_through_one_node_hold_on_the_others_within_a_second() {
     let Some(redis) = require_redis() else {
         return;
     };
-    let nodes = cluster(&redis, 3).await;
+    let nodes = cluster(MASTER_KEY, &redis, 3).await;
     let (a, others) = (&nodes[0], &nodes[1..]);
     for n in &nodes {
         let j = ready(n).await;
@@ -317,7 +295,7 @@ async fn changes_through_the_cli_hold_on_every_node_within_a_second() {
     let Some(redis) = require_redis() else {
         return;
     };
-    let nodes = cluster(&redis, 2).await;
+    let nodes = cluster(MASTER_KEY, &redis, 2).await;
     let admin = admin_token(&nodes[0]).await;
     call(
         &nodes[0],
@@ -474,7 +452,7 @@ async fn redis_outage_falls_back_to_the_index_and_resumes_by_itself() {
     let Some(mut redis) = OwnRedis::start() else {
         return;
     };
-    let nodes = cluster(&redis.url(), 2).await;
+    let nodes = cluster(MASTER_KEY, &redis.url(), 2).await;
     let (a, b) = (&nodes[0], &nodes[1]);
     let admin = admin_token(a).await;
     call(
@@ -580,7 +558,7 @@ async fn quota_precheck_does_not_refuse_on_stale_cached_usage() {
     let Some(redis) = require_redis() else {
         return;
     };
-    let nodes = cluster(&redis, 1).await;
+    let nodes = cluster(MASTER_KEY, &redis, 1).await;
     let a = &nodes[0];
     let admin = admin_token(a).await;
     call(

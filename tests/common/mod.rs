@@ -137,6 +137,29 @@ pub fn require_redis() -> Option<String> {
     }
 }
 
+/// `n` nodes on one fresh PostgreSQL database and the Redis at `redis`, all with `master_key`
+/// (so each can open the secrets the others sealed).
+pub async fn cluster(master_key: &str, redis: &str, n: usize) -> Vec<Server> {
+    let first = Server::builder()
+        .env("ARTSTORE_MASTER_KEY", master_key)
+        .env("ARTSTORE_REDIS_URL", redis)
+        .start(Db::Postgres)
+        .await;
+    let url = first.database_url().expect("PostgreSQL");
+    let mut nodes = vec![first];
+    for _ in 1..n {
+        nodes.push(
+            Server::builder()
+                .env("ARTSTORE_MASTER_KEY", master_key)
+                .env("ARTSTORE_DATABASE_URL", &url)
+                .env("ARTSTORE_REDIS_URL", redis)
+                .start(Db::Sqlite)
+                .await,
+        );
+    }
+    nodes
+}
+
 /// Whether the given database can be tested here. For PostgreSQL without
 /// `ARTSTORE_TEST_DATABASE_URL`: prints `skipping: …` and returns false, or panics under
 /// `ARTSTORE_TEST_REQUIRE_ALL=1`.
