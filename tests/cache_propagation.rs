@@ -444,6 +444,42 @@ async fn coordination(srv: &Server) -> (String, String) {
     )
 }
 
+/// Six rounds of suspending and re-activating account `id` through node `a`, each timed until
+/// node `b` enforces it (`when` names the circumstances in failures).
+async fn suspension_rounds(
+    a: &Server,
+    b: &Server,
+    admin: &str,
+    id: &str,
+    (ak, sk): (&str, &str),
+    when: &str,
+) -> Figures {
+    let mut figures = Figures::default();
+    for round in 0..6 {
+        let (action, want) = if round % 2 == 0 {
+            ("suspend", 403)
+        } else {
+            ("activate", 200)
+        };
+        call(
+            a,
+            Method::POST,
+            &format!("/api/v1/service-accounts/{id}/{action}"),
+            As::Bearer(admin),
+            None,
+        )
+        .await
+        .ok(200);
+        figures.0.push(
+            within_bound(&format!("{action} {when}"), || async {
+                status_of(b, Method::GET, "/outage", ak, sk).await == want
+            })
+            .await,
+        );
+    }
+    figures
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_falls_back_to_the_index_and_resumes_by_itself() {
     if !db_available(Db::Postgres) {
@@ -478,29 +514,8 @@ async fn redis_outage_falls_back_to_the_index_and_resumes_by_itself() {
     }
     // Changes still hold on the other node within a second: it reads the change counter per
     // request while its subscription is down.
-    let mut fallback = Figures::default();
-    for round in 0..6 {
-        let (action, want) = if round % 2 == 0 {
-            ("suspend", 403)
-        } else {
-            ("activate", 200)
-        };
-        call(
-            a,
-            Method::POST,
-            &format!("/api/v1/service-accounts/{}/{action}", svc.id),
-            As::Bearer(&admin),
-            None,
-        )
-        .await
-        .ok(200);
-        fallback.0.push(
-            within_bound(&format!("{action} while Redis is down"), || async {
-                status_of(b, Method::GET, "/outage", ak, sk).await == want
-            })
-            .await,
-        );
-    }
+    let mut fallback =
+        suspension_rounds(a, b, &admin, &svc.id, (ak, sk), "while Redis is down").await;
     fallback.report("account suspension, Redis down (change counter fallback)");
     assert!(
         b.logs().contains("cache invalidations from Redis lost"),
@@ -522,29 +537,8 @@ async fn redis_outage_falls_back_to_the_index_and_resumes_by_itself() {
         assert!(start.elapsed() < resumed, "the subscription did not resume");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut pushed = Figures::default();
-    for round in 0..6 {
-        let (action, want) = if round % 2 == 0 {
-            ("suspend", 403)
-        } else {
-            ("activate", 200)
-        };
-        call(
-            a,
-            Method::POST,
-            &format!("/api/v1/service-accounts/{}/{action}", svc.id),
-            As::Bearer(&admin),
-            None,
-        )
-        .await
-        .ok(200);
-        pushed.0.push(
-            within_bound(&format!("{action} after Redis is back"), || async {
-                status_of(b, Method::GET, "/outage", ak, sk).await == want
-            })
-            .await,
-        );
-    }
+    let mut pushed =
+        suspension_rounds(a, b, &admin, &svc.id, (ak, sk), "after Redis is back").await;
     pushed.report("account suspension, Redis back (pub/sub)");
 }
 

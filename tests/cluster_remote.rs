@@ -105,49 +105,21 @@ async fn three_nodes_without_a_shared_disk() {
     }
 
     // One multipart upload, its parts through different nodes.
-    let up = clients[1]
-        .create_multipart_upload()
-        .bucket("shared")
-        .key("spread.bin")
-        .send()
-        .await
-        .expect("create upload");
-    let id = up.upload_id().expect("upload id").to_owned();
+    let id = create_upload(&clients[1], "shared", "spread.bin").await;
     let p1 = body_of("part-one", 5 << 20);
     let p2 = body_of("part-two", 100_000);
-    let mut parts = Vec::new();
-    for (n, (node, body)) in [(2usize, &p1), (0, &p2)].into_iter().enumerate() {
-        let n = n as i32 + 1;
-        let r = clients[node]
-            .upload_part()
-            .bucket("shared")
-            .key("spread.bin")
-            .upload_id(&id)
-            .part_number(n)
-            .body(body.clone().into())
-            .send()
-            .await
-            .expect("upload part");
-        parts.push(
-            aws_sdk_s3::types::CompletedPart::builder()
-                .part_number(n)
-                .e_tag(r.e_tag().expect("etag"))
-                .build(),
-        );
-    }
-    clients[1]
-        .complete_multipart_upload()
-        .bucket("shared")
-        .key("spread.bin")
-        .upload_id(&id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("complete on a third node");
+    let parts = vec![
+        (
+            1,
+            upload_part(&clients[2], "shared", "spread.bin", &id, 1, &p1).await,
+        ),
+        (
+            2,
+            upload_part(&clients[0], "shared", "spread.bin", &id, 2, &p2).await,
+        ),
+    ];
+    // Completed on a third node.
+    complete_upload(&clients[1], "shared", "spread.bin", &id, &parts).await;
     assert_eq!(
         get(&clients[2], "spread.bin").await,
         Some([p1, p2].concat())

@@ -115,48 +115,14 @@ async fn exercise(srv: &Server, el: &str, remote: &aws_sdk_s3::Client, bucket: &
     assert_eq!(Sha256::digest(&back), Sha256::digest(&large));
 
     // A multipart upload: the parts are remote objects until the upload completes.
-    let up = c
-        .create_multipart_upload()
-        .bucket(el)
-        .key("multi.bin")
-        .send()
-        .await
-        .expect("create upload");
-    let id = up.upload_id().expect("upload id").to_owned();
+    let id = create_upload(&c, el, "multi.bin").await;
     let p1 = data(5 << 20, 3);
     let p2 = data(1 << 20, 4);
-    let mut parts = Vec::new();
-    for (n, body) in [(1, &p1), (2, &p2)] {
-        let r = c
-            .upload_part()
-            .bucket(el)
-            .key("multi.bin")
-            .upload_id(&id)
-            .part_number(n)
-            .body(body.clone().into())
-            .send()
-            .await
-            .expect("upload part");
-        parts.push(
-            aws_sdk_s3::types::CompletedPart::builder()
-                .part_number(n)
-                .e_tag(r.e_tag().expect("etag"))
-                .build(),
-        );
-    }
-    let done = c
-        .complete_multipart_upload()
-        .bucket(el)
-        .key("multi.bin")
-        .upload_id(&id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("complete");
+    let parts = vec![
+        (1, upload_part(&c, el, "multi.bin", &id, 1, &p1).await),
+        (2, upload_part(&c, el, "multi.bin", &id, 2, &p2).await),
+    ];
+    let done = complete_upload(&c, el, "multi.bin", &id, &parts).await;
     assert!(done.e_tag().expect("etag").ends_with("-2\""), "{done:?}");
     let whole = [p1.clone(), p2.clone()].concat();
     assert_eq!(get_bytes(&c, el, "multi.bin").await, whole);

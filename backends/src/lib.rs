@@ -28,6 +28,7 @@ pub use reread::MIN_REREAD_CHUNK;
 pub use s3remote::{S3Remote, S3RemoteConfig};
 pub use staging::Staged;
 
+mod concat;
 mod fsutil;
 mod local;
 mod local_element;

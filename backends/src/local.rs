@@ -8,7 +8,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
 use crate::attr::AttrJson;
 use crate::digest::ChecksumAlgorithm;
@@ -449,13 +449,10 @@ impl LocalFs {
         parts: &[(PathBuf, u64, u64)],
     ) -> Result<Staged, BackendError> {
         let dir = rel_join(&self.element(bucket)?, rel_dir)?;
-        let state = Concat {
-            parts: parts.iter().cloned().collect(),
-            current: None,
-        };
-        // A named fn, not closures: closures here trip rustc's higher-ranked lifetime
-        // inference once the future must be Send (async_trait callers).
-        let body = futures::stream::unfold(state, concat_next);
+        let body = crate::concat::concat(
+            parts.to_vec(),
+            Box::new(|(path, start, len)| Box::pin(open_file_range(path, start, len, None))),
+        );
         stage_in(dir, Box::pin(body), &[])
             .await
             .map_err(|e| e.in_element(bucket))
@@ -506,6 +503,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
+    use futures::StreamExt as _;
     body.map(|r| r.map_err(|e| BackendError::Body(e.to_string())))
 }
 
@@ -522,36 +520,6 @@ fn split_file(path: &Path) -> Result<(&Path, String), BackendError> {
 
 #[cfg(test)]
 mod tests;
-
-/// Reading position across the parts being assembled.
-struct Concat {
-    parts: std::collections::VecDeque<(PathBuf, u64, u64)>,
-    current: Option<ObjectStream>,
-}
-
-async fn concat_next(mut st: Concat) -> Option<(Result<Bytes, BackendError>, Concat)> {
-    loop {
-        if let Some(cur) = st.current.as_mut() {
-            match cur.next().await {
-                Some(Ok(b)) => return Some((Ok(b), st)),
-                Some(Err(e)) => {
-                    st.parts.clear();
-                    st.current = None;
-                    return Some((Err(BackendError::from(e)), st));
-                }
-                None => st.current = None,
-            }
-        }
-        let (path, start, len) = st.parts.pop_front()?;
-        match open_file_range(path, start, len, None).await {
-            Ok(s) => st.current = Some(s),
-            Err(e) => {
-                st.parts.clear();
-                return Some((Err(e), st));
-            }
-        }
-    }
-}
 
 /// An element root must be absolute, plain (no `..`), and neither inside the data root nor
 /// holding it, so no two elements and no element and the data dir can overlap.

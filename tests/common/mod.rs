@@ -87,6 +87,37 @@ pub async fn upload_part(
         .to_string()
 }
 
+/// Completes upload `id` with `(part number, ETag)` pairs; the answer.
+pub async fn complete_upload(
+    c: &s3::Client,
+    b: &str,
+    k: &str,
+    id: &str,
+    parts: &[(i32, String)],
+) -> s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput {
+    let parts = parts
+        .iter()
+        .map(|(n, etag)| {
+            s3::types::CompletedPart::builder()
+                .part_number(*n)
+                .e_tag(etag)
+                .build()
+        })
+        .collect();
+    c.complete_multipart_upload()
+        .bucket(b)
+        .key(k)
+        .upload_id(id)
+        .multipart_upload(
+            s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("complete_multipart_upload {b}/{k}: {e:?}"))
+}
+
 /// Root credentials every test server is started with.
 pub const ROOT_ACCESS_KEY: &str = "AKARTSTORETEST0001";
 pub const ROOT_SECRET_KEY: &str = "artstore-test-secret-key-0123456789abcdef";

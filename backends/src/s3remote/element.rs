@@ -3,8 +3,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures::StreamExt;
 use time::OffsetDateTime;
 
 use super::{RemoteReread, RemoteStaged, S3Remote};
@@ -145,15 +143,17 @@ impl Backend for S3Remote {
         if server_side {
             return S3Remote::assemble(self, name, &slices).await.map(staged);
         }
-        let state = Concat {
-            remote: self.clone(),
-            parts: slices.into(),
-            current: None,
-        };
-        // A named fn, not closures: closures here trip rustc's higher-ranked lifetime
-        // inference once the future must be Send (as in the local backend).
-        let body: BodyStream = Box::pin(futures::stream::unfold(state, concat_next));
-        S3Remote::stage(self, name, body, &[]).await.map(staged)
+        let remote = self.clone();
+        let body = crate::concat::concat(
+            slices,
+            Box::new(move |(rel, start, len)| {
+                let remote = remote.clone();
+                Box::pin(async move { remote.open_range(&rel, start, len).await })
+            }),
+        );
+        S3Remote::stage(self, name, Box::pin(body), &[])
+            .await
+            .map(staged)
     }
 
     async fn remove_upload(&self, upload_id: &str) -> Result<(), BackendError> {
@@ -213,36 +213,5 @@ impl Reread for RemoteReread {
 
     fn finish(self: Box<Self>) -> (u64, String) {
         RemoteReread::finish(*self)
-    }
-}
-
-/// Reading position across the slices streamed into a new upload.
-struct Concat {
-    remote: S3Remote,
-    parts: std::collections::VecDeque<(String, u64, u64)>,
-    current: Option<ObjectStream>,
-}
-
-async fn concat_next(mut st: Concat) -> Option<(Result<Bytes, BackendError>, Concat)> {
-    loop {
-        if let Some(cur) = st.current.as_mut() {
-            match cur.next().await {
-                Some(Ok(b)) => return Some((Ok(b), st)),
-                Some(Err(e)) => {
-                    st.parts.clear();
-                    st.current = None;
-                    return Some((Err(BackendError::from(e)), st));
-                }
-                None => st.current = None,
-            }
-        }
-        let (rel, start, len) = st.parts.pop_front()?;
-        match st.remote.open_range(&rel, start, len).await {
-            Ok(s) => st.current = Some(s),
-            Err(e) => {
-                st.parts.clear();
-                return Some((Err(e), st));
-            }
-        }
     }
 }
